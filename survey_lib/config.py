@@ -1,0 +1,127 @@
+"""Presets, device choice and seeding: the one place that decides how big a run is.
+
+Every notebook and script asks :func:`get_preset` for sizes and step counts instead of
+hard-coding them, so the same code runs as a seconds-long smoke test (``smoke``), a
+few-minute laptop run (``cpu``) or a full-size GPU run (``gpu``).
+
+The preset is chosen by the ``SURVEY_PRESET`` environment variable, read once per
+process; without it the default is ``gpu`` when a CUDA device is present and ``cpu``
+otherwise. (Apple's MPS counts as a GPU *device* in :func:`device`, but it gets the
+``cpu`` sizes by default: it is rarely fast enough for the full-size runs.)
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from dataclasses import asdict, dataclass, replace
+from functools import lru_cache
+
+import numpy as np
+import torch
+
+PRESET_ENV = "SURVEY_PRESET"
+PRESET_NAMES = ("smoke", "cpu", "gpu")
+
+
+@dataclass(frozen=True)
+class Preset:
+    """Sizes and budgets of one run size. Notebooks read these, never literals."""
+
+    name: str
+    image_size: int  # side of RGB training images (shapes, photos, textures, faces)
+    glyph_size: int  # side of the grey glyph images
+    batch_size: int
+    steps: int  # optimisation steps of a chapter's main model
+    width: int  # base channel width of the chapter models
+    train_images: int  # length of one pass over a (procedural) training set
+    eval_images: int  # images in a held-out evaluation set
+    eval_every: int  # steps between evaluations during training
+    plot_every_s: float  # seconds between live-plot refreshes (0 = every call)
+    diffusion_steps: int  # T of the DDPM noise schedule
+    sample_steps: int  # denoising steps used when sampling (RePaint's T)
+    num_workers: int  # DataLoader worker processes
+    amp: bool  # mixed precision (only ever used on CUDA)
+
+    def with_overrides(self, **changes: object) -> Preset:
+        """A copy with some fields changed (e.g. ``steps=50`` for a quick experiment)."""
+        unknown = set(changes) - set(asdict(self))
+        if unknown:
+            raise ValueError(f"Preset has no field(s) {sorted(unknown)}; fields: {sorted(asdict(self))}")
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+PRESETS: dict[str, Preset] = {
+    "smoke": Preset(
+        name="smoke", image_size=32, glyph_size=32, batch_size=8, steps=8, width=8,
+        train_images=64, eval_images=16, eval_every=4, plot_every_s=0.0,
+        diffusion_steps=20, sample_steps=10, num_workers=0, amp=False,
+    ),
+    "cpu": Preset(
+        name="cpu", image_size=64, glyph_size=32, batch_size=32, steps=600, width=32,
+        train_images=20_000, eval_images=128, eval_every=200, plot_every_s=3.0,
+        diffusion_steps=200, sample_steps=50, num_workers=0, amp=False,
+    ),
+    "gpu": Preset(
+        name="gpu", image_size=128, glyph_size=32, batch_size=64, steps=20_000, width=64,
+        train_images=200_000, eval_images=1000, eval_every=2000, plot_every_s=10.0,
+        diffusion_steps=1000, sample_steps=250, num_workers=4, amp=True,
+    ),
+}
+
+
+def default_preset_name() -> str:
+    """``gpu`` when CUDA is available, else ``cpu``."""
+    return "gpu" if torch.cuda.is_available() else "cpu"
+
+
+@lru_cache(maxsize=1)
+def _preset_from_env() -> Preset:
+    name = os.environ.get(PRESET_ENV, "").strip().lower() or default_preset_name()
+    if name not in PRESETS:
+        raise ValueError(
+            f"{PRESET_ENV}={name!r} is not a preset; choose one of {', '.join(PRESET_NAMES)}"
+        )
+    return PRESETS[name]
+
+
+def get_preset(name: str | None = None) -> Preset:
+    """The preset called ``name``, or the one chosen by ``SURVEY_PRESET`` (read once)."""
+    if name is None:
+        return _preset_from_env()
+    key = name.strip().lower()
+    if key not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESET_NAMES)}")
+    return PRESETS[key]
+
+
+def device() -> torch.device:
+    """The best available device: CUDA, then Apple MPS, then CPU."""
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def seed_everything(seed: int, deterministic: bool = False) -> torch.Generator:
+    """Seed Python, NumPy and torch (all devices); return a torch generator with ``seed``.
+
+    ``deterministic=True`` also asks torch for deterministic kernels (slower on GPU).
+    """
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise TypeError(f"seed must be an int, got {type(seed).__name__}")
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    if torch.cuda.is_available():
+        torch.cuda.manual_seed_all(seed)
+    if deterministic:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        if torch.backends.cudnn.is_available():
+            torch.backends.cudnn.benchmark = False
+    return torch.Generator().manual_seed(seed)
