@@ -13,10 +13,12 @@ registry entry.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
+
+from survey_lib.config import Preset
 
 
 class Method(nn.Module):
@@ -38,6 +40,11 @@ class Method(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.discriminators = nn.ModuleDict()
+
+    @classmethod
+    def preset_kwargs(cls, preset: Preset) -> dict[str, Any]:
+        """Constructor arguments this method takes from a preset beyond ``width``."""
+        return {}
 
     def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:  # pragma: no cover
         """Prediction (B, C, H, W) in [0, 1] from the blanked image and the mask (1 = hole)."""

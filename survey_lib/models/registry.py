@@ -61,6 +61,10 @@ register(MethodInfo("exemplar", "survey_lib.baselines:Exemplar", "Classical base
                     notebook="01_data_masks_metrics.ipynb",
                     summary="priority-ordered patch copying"))
 # --- learned methods: one entry per survey method (added with their modules) ------------
+register(MethodInfo("repaint", "survey_lib.models.repaint:RePaint", "3 Diffusion",
+                    "Lugmayr et al., CVPR 2022 (RePaint); Ho et al., NeurIPS 2020 (DDPM)",
+                    notebook="03_4_diffusion.ipynb",
+                    summary="unconditional DDPM + resampling sampler"))
 
 
 def get_info(name: str) -> MethodInfo:
@@ -84,7 +88,8 @@ def build(name: str, channels: int = 3, preset: Preset | str | None = None, **ov
     if channels not in (1, 3):
         raise ValueError(f"channels must be 1 or 3, got {channels}")
     p = preset if isinstance(preset, Preset) else get_preset(preset)
-    kwargs: dict[str, Any] = {"channels": channels, "width": p.width, **info.kwargs, **overrides}
+    from_preset = cls.preset_kwargs(p) if hasattr(cls, "preset_kwargs") else {}
+    kwargs: dict[str, Any] = {"channels": channels, "width": p.width, **from_preset, **info.kwargs, **overrides}
     return cls(**kwargs)
 
 
