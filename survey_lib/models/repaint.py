@@ -321,3 +321,28 @@ class RePaint(Method):
 
 def _randn_like(x: torch.Tensor, gen: torch.Generator | None) -> torch.Tensor:
     return torch.randn(x.shape, generator=gen, device=x.device, dtype=x.dtype)
+
+
+class RePaintSampler:
+    """A trained :class:`RePaint` model used with fixed jump settings, as an Inpainter.
+
+    Lets a notebook put "plain replacement" (``jump_n_sample=1``) and "with jumps" side
+    by side in one comparison table without copying the network.
+    """
+
+    def __init__(self, model: RePaint, jump_length: int, jump_n_sample: int, seed: int = 0) -> None:
+        self.model = model
+        self.jump_length = jump_length
+        self.jump_n_sample = jump_n_sample
+        self.seed = seed
+        kind = "plain replacement" if jump_n_sample == 1 else f"jumps j={jump_length}, r={jump_n_sample}"
+        self.name = f"repaint ({kind})"
+
+    def __call__(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        gen = torch.Generator(device=image.device).manual_seed(self.seed)
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            return self.model.repaint(image, mask, self.jump_length, self.jump_n_sample, generator=gen)
+        finally:
+            self.model.train(was_training)
