@@ -1,0 +1,258 @@
+"""survey_lib.widgets: exact stroke rasterisation, painter/explorer/picker scripted headless."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from survey_lib.data.checks import InputError, check_mask
+from survey_lib.widgets import (
+    InpaintPicker,
+    MaskExplorer,
+    MaskPainter,
+    Stroke,
+    make_stroke,
+    rasterize,
+)
+
+
+def _image(c=3, h=16, w=20, seed=0):
+    return torch.rand(1, c, h, w, generator=torch.Generator().manual_seed(seed))
+
+
+def _disk(h, w, x0, y0, r):
+    """Pixels whose centre (col, row) lies within r of (x0, y0), computed pixel by pixel."""
+    out = np.zeros((h, w), bool)
+    for i in range(h):
+        for j in range(w):
+            out[i, j] = (j - x0) ** 2 + (i - y0) ** 2 <= r * r
+    return out
+
+
+# ----------------------------------------------------------------------------- strokes
+def test_single_point_stroke_is_the_exact_disk():
+    mask = rasterize([make_stroke([(5, 7)], 3)], 16, 16)
+    assert mask.sum() == 29  # lattice points with x^2 + y^2 <= 9
+    np.testing.assert_array_equal(mask, _disk(16, 16, 5, 7, 3))
+
+
+def test_horizontal_segment_is_a_capsule():
+    mask = rasterize([make_stroke([(2, 5), (10, 5)], 1.5)], 12, 14)
+    expected = np.zeros((12, 14), bool)
+    expected[4:7, 1:12] = True  # rows 5 +- 1, columns 2 - 1 .. 10 + 1 (corners at sqrt(2) <= 1.5)
+    np.testing.assert_array_equal(mask, expected)
+
+
+def test_polyline_is_the_union_of_its_segments_and_direction_free():
+    pts = [(1.0, 1.0), (9.5, 4.0), (3.0, 12.0)]
+    whole = rasterize([make_stroke(pts, 2.0)], 15, 12)
+    parts = rasterize([make_stroke(pts[:2], 2.0), make_stroke(pts[1:], 2.0)], 15, 12)
+    reverse = rasterize([make_stroke(pts[::-1], 2.0)], 15, 12)
+    np.testing.assert_array_equal(whole, parts)
+    np.testing.assert_array_equal(whole, reverse)
+    diag = rasterize([make_stroke([(0, 0), (11, 11)], 0.5)], 12, 12)
+    np.testing.assert_array_equal(diag, np.eye(12, dtype=bool))  # off-diagonal centres are 0.707 away
+
+
+def test_strokes_outside_the_image_are_clipped():
+    assert not rasterize([make_stroke([(-5, -5), (-3, -1)], 1.0)], 8, 8).any()
+    mask = rasterize([make_stroke([(-5, -5), (-1, 2)], 1.0)], 8, 8)
+    assert mask.sum() == 1 and mask[2, 0]  # only the end cap reaches pixel (x=0, y=2), at distance 1
+    mask = rasterize([make_stroke([(-3, 3)], 3.0)], 8, 8)
+    np.testing.assert_array_equal(mask, _disk(8, 8, -3, 3, 3))
+
+
+@pytest.mark.parametrize(
+    "points, radius, match",
+    [([], 2, "non-empty"), ([(1, 2, 3)], 2, r"points\[0\]"), ([(1, float("nan"))], 2, "finite"),
+     ([(1, 2)], 0, "radius"), ([(1, 2)], -1, "radius"), ("ab", 2, "non-empty")],
+)
+def test_make_stroke_rejects_bad_input(points, radius, match):
+    with pytest.raises(InputError, match=match):
+        make_stroke(points, radius)
+
+
+# ----------------------------------------------------------------------------- painter
+def test_painter_starts_with_an_example_stroke_in_the_library_convention():
+    painter = MaskPainter(_image())
+    mask = painter.mask
+    assert mask.shape == (1, 1, 16, 20) and mask.dtype == torch.float32
+    check_mask(mask)  # binary, neither empty nor full
+    assert 0 < painter.hole_ratio < 0.6
+    assert MaskPainter(_image(), initial_strokes=[]).mask.sum() == 0
+
+
+def test_painter_add_undo_clear():
+    painter = MaskPainter(_image(), brush=4, initial_strokes=[])
+    painter.add_stroke([(5, 7)], 3)
+    np.testing.assert_array_equal(painter.mask[0, 0].numpy(), _disk(16, 20, 5, 7, 3))
+    painter.add_stroke([(15, 2), (15, 12)])  # default radius = brush / 2
+    assert painter.strokes[-1] == Stroke(((15.0, 2.0), (15.0, 12.0)), 2.0)
+    two = painter.mask.clone()
+    assert two.sum() > 29
+    assert painter.undo() is True
+    np.testing.assert_array_equal(painter.mask[0, 0].numpy(), _disk(16, 20, 5, 7, 3))
+    painter.add_stroke([(15, 2), (15, 12)])
+    assert torch.equal(painter.mask, two)
+    painter.clear()
+    assert painter.mask.sum() == 0 and painter.strokes == []
+    assert painter.undo() is False
+
+
+def test_painter_initial_strokes_and_change_listener():
+    calls = []
+    painter = MaskPainter(_image(c=1), initial_strokes=[([(5, 7)], 3)])
+    painter.on_change(lambda p: calls.append(len(p.strokes)))
+    np.testing.assert_array_equal(painter.mask[0, 0].numpy(), _disk(16, 20, 5, 7, 3))
+    painter.add_stroke([(1, 1)], 1)
+    painter.undo()
+    assert calls == [2, 1]
+
+
+@pytest.mark.parametrize(
+    "image, kwargs, match",
+    [(torch.rand(2, 3, 8, 8), {}, "one image"), (torch.rand(1, 3, 8, 8), {"brush": 0}, "brush"),
+     (torch.rand(1, 3, 8, 8) * 3, {}, r"\[0, 1\]")],
+)
+def test_painter_rejects_bad_input(image, kwargs, match):
+    with pytest.raises(InputError, match=match):
+        MaskPainter(image, **kwargs)
+
+
+def test_painter_widget_builds_headless_and_mouse_paints_in_image_coordinates():
+    painter = MaskPainter(_image(), brush=2, initial_strokes=[], scale=4)
+    widget = painter.widget
+    canvas = widget.children[0]
+    assert (canvas.width, canvas.height) == (80, 64)
+    # a drag along image row 6 from column 3 to column 9 (canvas pixel centres: 4 * j + 2)
+    painter._on_mouse_down(4 * 3 + 2, 4 * 6 + 2)
+    painter._on_mouse_move(4 * 6 + 2, 4 * 6 + 2)
+    painter._on_mouse_up(4 * 9 + 2, 4 * 6 + 2)
+    assert painter.strokes == [Stroke(((3.0, 6.0), (6.0, 6.0)), 1.0)]
+    expected = np.zeros((16, 20), bool)
+    expected[5:8, 3:7] = True  # radius 1: one row above/below, one pixel past each end
+    expected[5, 2] = expected[7, 2] = expected[5, 7] = expected[7, 7] = False
+    expected[6, 2] = expected[6, 7] = True
+    np.testing.assert_array_equal(painter.mask[0, 0].numpy(), expected)
+    assert "1 stroke" in widget.children[2].value
+    widget.children[1].children[0].value = 6  # the brush slider sets the width
+    assert painter.brush == 6.0
+
+
+# ----------------------------------------------------------------------------- explorer
+def test_explorer_masks_follow_seed_and_family():
+    from survey_lib.data.masks import generate_masks
+
+    ex = MaskExplorer(family="boxes", n=4, size=24, seed=0)
+    first = ex.masks.clone()
+    assert first.shape == (4, 1, 24, 24)
+    check_mask(first)
+    torch.testing.assert_close(first, generate_masks("boxes", 4, 24, 24, seed=0))
+    assert not torch.equal(ex.set(seed=1), first)
+    assert torch.equal(ex.set(seed=0), first)
+    centre = ex.set(family="center")
+    torch.testing.assert_close(centre, generate_masks("center", 4, 24, 24, seed=0))
+
+
+def test_explorer_parameters_come_from_the_generator():
+    ex = MaskExplorer(family="center", n=2, size=20)
+    assert ex.params == {"ratio": 0.25}
+    torch.testing.assert_close(ex.ratios, torch.full((2,), 0.25))  # a 10x10 box in 20x20
+    ex.set(ratio=0.09)
+    torch.testing.assert_close(ex.ratios, torch.full((2,), 0.36 / 4))  # a 6x6 box
+    ex.set(family="ratio_20_30", n=3)
+    assert ex.params == {"lo": 0.2, "hi": 0.3}
+    assert ((ex.ratios >= 0.2) & (ex.ratios < 0.3)).all()
+
+
+def test_explorer_rejects_bad_settings():
+    ex = MaskExplorer(family="center", n=2, size=16)
+    with pytest.raises(InputError, match="unknown mask family"):
+        ex.set(family="zebra")
+    with pytest.raises(InputError, match="no parameter"):
+        ex.set(max_boxes=4)
+    with pytest.raises(InputError, match="n must be at least 1"):
+        ex.set(n=0)
+
+
+def test_explorer_widget_builds_headless_and_controls_drive_it():
+    ex = MaskExplorer(family="center", n=2, size=16)
+    widget = ex.widget
+    assert widget.children[1].value[:8] == b"\x89PNG\r\n\x1a\n"
+    ex._family.value = "boxes"
+    assert ex.family == "boxes" and ex.params == {"max_boxes": 3}
+    assert [c.description for c in ex._params_box.children] == ["max_boxes"]
+    ex._seed.value = 5
+    assert ex.seed == 5
+    ex._family.value = "ratio_20_30"
+    ex._params_box.children[0].value = 0.5  # lo above hi: shown as a message, not raised
+    assert "color:#b00" in ex._status.value
+
+
+# ----------------------------------------------------------------------------- picker
+class _Fill:
+    """A stand-in method: fills everything with one value."""
+
+    def __init__(self, value):
+        self.value = value
+        self.name = f"fill {value}"
+
+    def __call__(self, image, mask):
+        return torch.full_like(image, self.value)
+
+
+def test_picker_runs_a_method_on_the_painted_hole_and_keeps_known_pixels():
+    img = _image()
+    painter = MaskPainter(img, initial_strokes=[([(5, 7), (12, 9)], 2.5)])
+    picker = InpaintPicker(img, methods={"half": _Fill(0.5)}, painter=painter)
+    out = picker.run("half")
+    hole = painter.mask.bool().expand_as(img)
+    assert torch.equal(out[~hole], img[~hole])
+    assert (out[hole] == 0.5).all()
+    row = picker.table()[0]
+    hole_mse = ((img - 0.5)[hole] ** 2).mean().item()
+    assert row["hole PSNR"] == pytest.approx(10 * np.log10(1 / hole_mse), rel=1e-5)
+    whole_mse = ((out - img) ** 2).mean().item()
+    assert row["PSNR"] == pytest.approx(10 * np.log10(1 / whole_mse), rel=1e-5)
+    assert 0 < row["SSIM"] < 1
+
+
+def test_picker_default_baselines_keep_known_pixels_and_results_follow_the_mask():
+    img = _image(c=1)
+    picker = InpaintPicker(img)
+    assert set(picker.methods) == {"telea", "navier_stokes", "biharmonic", "exemplar"}
+    out = picker.run("telea")
+    known = ~picker.mask.bool()
+    assert torch.equal(out[known], img[known])
+    assert list(picker.results) == ["telea"]
+    picker.painter.add_stroke([(2, 2)], 2)  # a new mask invalidates old fills
+    assert picker.results == {}
+    assert set(picker.run_all()) == set(picker.methods)
+
+
+def test_picker_rejects_bad_input():
+    img = _image()
+    with pytest.raises(InputError, match="unknown method"):
+        InpaintPicker(img, methods={"half": _Fill(0.5)}).run("magic")
+    with pytest.raises(InputError, match="empty"):
+        InpaintPicker(img, methods={})
+    with pytest.raises(InputError, match="different image"):
+        InpaintPicker(img, methods={"half": _Fill(0.5)}, painter=MaskPainter(_image(seed=1)))
+    picker = InpaintPicker(img, methods={"half": _Fill(0.5)}, painter=MaskPainter(img, initial_strokes=[]))
+    with pytest.raises(InputError, match="no hole"):
+        picker.run("half")
+
+
+def test_picker_widget_builds_headless_and_inpaints_on_click():
+    img = _image()
+    picker = InpaintPicker(img, methods={"half": _Fill(0.5), "dark": _Fill(0.0)})
+    widget = picker.widget
+    picker._choice.value = ("half", "dark")
+    picker._run_selected()
+    assert len(picker._images.children) == 2
+    assert "hole PSNR" in picker._table.value and "dark" in picker._table.value
+    picker.painter.clear()
+    picker._run_selected()
+    assert "no hole" in picker._table.value  # a message in the widget, not a traceback
+    assert widget.children[0] is picker.painter.widget
