@@ -1,0 +1,69 @@
+"""Metrics of image inpainting: pixel, perceptual, distributional, and per-bin evaluation.
+
+* :mod:`~survey_lib.metrics.pixel` — PSNR, SSIM, MAE, MSE (+ hole-only variants);
+* :mod:`~survey_lib.metrics.perceptual` — LPIPS, FID, diversity of pluralistic samples;
+* :mod:`~survey_lib.metrics.evaluate` — :func:`evaluate` a method per hole-ratio bin,
+  :func:`compare_tables` of several methods.
+"""
+
+from __future__ import annotations
+
+from survey_lib.metrics.evaluate import (
+    METRICS,
+    CompareTable,
+    EvalTable,
+    bin_labels,
+    compare_tables,
+    evaluate,
+    metric_label,
+)
+from survey_lib.metrics.perceptual import (
+    SmallSampleWarning,
+    WeightsUnavailable,
+    clear_model_cache,
+    diversity,
+    fid,
+    frechet_distance,
+    hub_checkpoint_path,
+    inception_features,
+    lpips_distance,
+    lpips_plumbing_check,
+    weights_cached,
+)
+from survey_lib.metrics.pixel import (
+    format_metric,
+    is_higher_better,
+    mae,
+    mse,
+    psnr,
+    ssim,
+    ssim_map,
+)
+
+__all__ = [
+    "METRICS",
+    "CompareTable",
+    "EvalTable",
+    "SmallSampleWarning",
+    "WeightsUnavailable",
+    "bin_labels",
+    "clear_model_cache",
+    "compare_tables",
+    "diversity",
+    "evaluate",
+    "fid",
+    "format_metric",
+    "frechet_distance",
+    "hub_checkpoint_path",
+    "inception_features",
+    "is_higher_better",
+    "lpips_distance",
+    "lpips_plumbing_check",
+    "mae",
+    "metric_label",
+    "mse",
+    "psnr",
+    "ssim",
+    "ssim_map",
+    "weights_cached",
+]

@@ -1,0 +1,420 @@
+"""Metrics against scikit-image and hand computations, per-bin evaluation, input checks."""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+from skimage.transform import resize
+
+from survey_lib.data import InputError, bin_label
+from survey_lib.metrics import (
+    SmallSampleWarning,
+    WeightsUnavailable,
+    clear_model_cache,
+    compare_tables,
+    diversity,
+    evaluate,
+    fid,
+    frechet_distance,
+    lpips_distance,
+    lpips_plumbing_check,
+    mae,
+    mse,
+    psnr,
+    ssim,
+    ssim_map,
+)
+
+
+def _rand(*shape: int, seed: int = 0) -> torch.Tensor:
+    return torch.rand(*shape, generator=torch.Generator().manual_seed(seed))
+
+
+def _noisy(x: torch.Tensor, sigma: float, seed: int = 1) -> torch.Tensor:
+    noise = torch.randn(x.shape, generator=torch.Generator().manual_seed(seed))
+    return (x + sigma * noise).clamp(0, 1)
+
+
+def _np(x: torch.Tensor) -> np.ndarray:
+    """(C, H, W) tensor -> (H, W, C) float64 array for scikit-image."""
+    return x.double().permute(1, 2, 0).numpy()
+
+
+def _box_mask(b: int, h: int, w: int, top: int = 8, left: int = 8, size: int = 12) -> torch.Tensor:
+    m = torch.zeros(b, 1, h, w)
+    m[..., top : top + size, left : left + size] = 1
+    return m
+
+
+def _structured(size: int = 40) -> torch.Tensor:
+    """A real photo (scikit-image's astronaut) at ``size``: edges, flat areas, texture."""
+    from skimage import data
+
+    img = resize(data.astronaut(), (size, size), anti_aliasing=True)
+    return torch.from_numpy(img).permute(2, 0, 1).float().unsqueeze(0).clamp(0, 1)
+
+
+# ----------------------------------------------------------------------------- PSNR / SSIM
+@pytest.mark.parametrize("channels", [1, 3])
+def test_psnr_matches_skimage(channels: int) -> None:
+    target = _rand(3, channels, 24, 20)
+    pred = _noisy(target, 0.05)
+    ours = psnr(pred, target)
+    assert ours.shape == (3,)
+    for i in range(3):
+        ref = peak_signal_noise_ratio(_np(target[i]), _np(pred[i]), data_range=1.0)
+        assert ours[i].item() == pytest.approx(ref, abs=1e-4)
+    # data_range rescales by 20 log10(R)
+    assert psnr(pred, target, data_range=2.0)[0].item() == pytest.approx(ours[0].item() + 20 * math.log10(2), abs=1e-4)
+
+
+def test_psnr_is_inf_for_identical_images_and_hole_variant() -> None:
+    x = _rand(2, 3, 16, 16)
+    assert torch.isinf(psnr(x, x)).all() and (psnr(x, x) > 0).all()
+    # prediction that differs only outside the hole: hole PSNR is inf, full PSNR finite
+    m = _box_mask(2, 16, 16, 4, 4, 6)
+    y = torch.where(m.bool().expand_as(x), x, 1 - x)
+    assert torch.isinf(psnr(y, x, m)).all()
+    assert torch.isfinite(psnr(y, x)).all()
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+@pytest.mark.parametrize("kind", ["random", "structured"])
+def test_ssim_matches_skimage_gaussian(channels: int, kind: str) -> None:
+    if kind == "random":
+        target = _rand(2, channels, 37, 29)
+        pred = _noisy(target, 0.1)
+    else:
+        photo = _structured(40)
+        target = photo if channels == 3 else photo.mean(1, keepdim=True)
+        target = torch.cat([target, target.flip(-1)])
+        pred = torch.cat([_noisy(target[:1], 0.03), torch.roll(target[1:], 2, dims=-1)])
+    ours = ssim(pred, target)
+    for i in range(len(target)):
+        ref = structural_similarity(
+            _np(target[i]), _np(pred[i]), gaussian_weights=True, sigma=1.5,
+            use_sample_covariance=False, data_range=1.0, channel_axis=-1,
+        )
+        assert abs(ours[i].item() - ref) < 1e-4, (i, ours[i].item(), ref)
+    assert ssim_map(pred, target).shape == (len(target), channels, target.shape[2] - 10, target.shape[3] - 10)
+
+
+def test_ssim_is_one_for_identical_and_lower_for_noise() -> None:
+    x = _structured(32)
+    assert ssim(x, x).item() == pytest.approx(1.0, abs=1e-6)
+    assert ssim(_noisy(x, 0.2), x).item() < 0.8
+
+
+def test_ssim_rejects_images_smaller_than_its_window() -> None:
+    x = _rand(1, 1, 10, 40)
+    with pytest.raises(InputError, match="at least 11x11"):
+        ssim(x, x)
+
+
+# ----------------------------------------------------------------------------- MAE / MSE
+def test_mae_mse_match_hand_computation_full_and_hole_only() -> None:
+    target, pred = _rand(2, 3, 12, 12, seed=3), _rand(2, 3, 12, 12, seed=4)
+    m = _box_mask(2, 12, 12, 2, 3, 5)
+    d = (pred - target).double().numpy()
+    hole = m.bool().expand_as(pred).numpy()
+    for i in range(2):
+        assert mae(pred, target)[i].item() == pytest.approx(np.abs(d[i]).mean(), rel=1e-6)
+        assert mse(pred, target)[i].item() == pytest.approx((d[i] ** 2).mean(), rel=1e-6)
+        assert mae(pred, target, m)[i].item() == pytest.approx(np.abs(d[i][hole[i]]).mean(), rel=1e-6)
+        assert mse(pred, target, m)[i].item() == pytest.approx((d[i][hole[i]] ** 2).mean(), rel=1e-6)
+        hole_psnr = 10 * np.log10(1.0 / (d[i][hole[i]] ** 2).mean())
+        assert psnr(pred, target, m)[i].item() == pytest.approx(hole_psnr, abs=1e-4)
+
+
+def test_hole_metrics_ignore_the_valid_region_exactly() -> None:
+    target, pred = _rand(2, 3, 16, 16, seed=5), _rand(2, 3, 16, 16, seed=6)
+    m = _box_mask(2, 16, 16, 3, 3, 7)
+    other = torch.where(m.bool().expand_as(pred), pred, _rand(2, 3, 16, 16, seed=7))
+    for fn in (mae, mse, psnr):
+        assert torch.equal(fn(pred, target, m), fn(other, target, m)), fn.__name__
+        assert not torch.equal(fn(pred, target), fn(other, target)), fn.__name__
+
+
+# ----------------------------------------------------------------------------- input checks
+BAD_PAIRS = {
+    "3-D image": (lambda x: x[0], "shape \\(B, C, H, W\\)"),
+    "uint8": (lambda x: (x * 255).to(torch.uint8), "float32"),
+    "0-255 range": (lambda x: x * 255, "divide by 255"),
+    "[-1,1] range": (lambda x: x * 2 - 1, "\\(x \\+ 1\\) / 2"),
+    "NaN": (lambda x: x.masked_fill(x > 0.9, float("nan")), "NaN"),
+    "2 channels": (lambda x: x[:, :2], "1 or 3 channels"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_PAIRS))
+@pytest.mark.parametrize("fn", [psnr, ssim, mae, mse])
+def test_metrics_reject_bad_images(case: str, fn) -> None:
+    x = _rand(2, 3, 16, 16)
+    make_bad, message = BAD_PAIRS[case]
+    with pytest.raises(InputError, match=message):
+        fn(make_bad(x), make_bad(x) if case in ("3-D image", "2 channels") else x)
+
+
+def test_metrics_reject_shape_mismatch_with_both_shapes() -> None:
+    a, b = _rand(2, 3, 16, 16), _rand(2, 3, 16, 18)
+    for fn in (psnr, ssim, mae, mse):
+        with pytest.raises(InputError, match=r"pred of shape \(2, 3, 16, 16\) and target of shape \(2, 3, 16, 18\)"):
+            fn(a, b)
+
+
+BAD_MASKS = {
+    "non-binary": (lambda m: m * 0.5, "binary"),
+    "bool": (lambda m: m.bool(), "bool"),
+    "empty": (lambda m: torch.zeros_like(m), "no hole"),
+    "full (inverted convention)": (lambda m: torch.ones_like(m), "1 - mask"),
+    "3 channels": (lambda m: m.expand(-1, 3, -1, -1), "mask\\[:, :1\\]"),
+    "wrong size": (lambda m: m[..., :8], "does not match"),
+    "NaN": (lambda m: m.masked_fill(m > 0, float("nan")), "NaN"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_MASKS))
+def test_hole_metrics_reject_bad_masks(case: str) -> None:
+    x, y = _rand(2, 3, 16, 16), _rand(2, 3, 16, 16, seed=1)
+    make_bad, message = BAD_MASKS[case]
+    for fn in (psnr, mae, mse):
+        with pytest.raises(InputError, match=message):
+            fn(x, y, make_bad(_box_mask(2, 16, 16, 2, 2, 5)))
+
+
+def test_data_range_must_be_positive() -> None:
+    x = _rand(1, 1, 16, 16)
+    for bad in (0, -1.0, "1"):
+        with pytest.raises(InputError, match="data_range"):
+            psnr(x, x, data_range=bad)
+        with pytest.raises(InputError, match="data_range"):
+            ssim(x, x, data_range=bad)
+
+
+# ----------------------------------------------------------------------------- LPIPS / FID
+@pytest.mark.parametrize(("net", "filename"), [("alex", "alexnet-owt-7be5be79.pth"), ("vgg", "vgg16-397923af.pth")])
+def test_lpips_offline_without_cache_names_the_missing_file(tmp_path, monkeypatch, net: str, filename: str) -> None:
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    clear_model_cache()
+    x = _rand(1, 3, 32, 32)
+    with pytest.raises(WeightsUnavailable) as info:
+        lpips_distance(x, x, net=net)
+    msg = str(info.value)
+    assert filename in msg
+    assert str(tmp_path / "hub" / "checkpoints" / filename) in msg
+    assert "allow_download=True" in msg and "copy" in msg
+    assert not (tmp_path / "hub").exists()  # nothing was downloaded
+
+
+def test_lpips_loads_a_cached_trunk_file_without_downloading(tmp_path, monkeypatch) -> None:
+    # A stand-in for a cached download: SqueezeNet (small) weights under the expected
+    # file name in a temporary hub cache. With it present, no WeightsUnavailable and no
+    # network access; the values are meaningless here (random weights), only the path is tested.
+    from torchvision.models import squeezenet1_1
+
+    checkpoints = tmp_path / "hub" / "checkpoints"
+    checkpoints.mkdir(parents=True)
+    torch.manual_seed(0)
+    torch.save(squeezenet1_1().state_dict(), checkpoints / "squeezenet1_1-b8a52dc0.pth")
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    clear_model_cache()
+    try:
+        a = _rand(2, 3, 24, 24)
+        d = lpips_distance(a, _noisy(a, 0.3), net="squeeze")
+        assert d.shape == (2,) and (d > 0).all()
+        assert torch.allclose(lpips_distance(a, a, net="squeeze"), torch.zeros(2), atol=1e-6)
+        assert sorted(p.name for p in checkpoints.iterdir()) == ["squeezenet1_1-b8a52dc0.pth"]
+    finally:
+        clear_model_cache()  # never leave a model with fake weights cached for other tests
+
+
+def test_fid_offline_without_cache_names_the_missing_file(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    clear_model_cache()
+    x = _rand(4, 3, 16, 16)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SmallSampleWarning)
+        with pytest.raises(WeightsUnavailable, match="inception_v3_google-0cc3c7bd.pth"):
+            fid(x, x)
+
+
+def test_lpips_plumbing_check_shapes_zero_and_positive() -> None:
+    a = _rand(2, 3, 32, 32)
+    b = _noisy(a, 0.2)
+    same = lpips_plumbing_check(a, a)
+    diff = lpips_plumbing_check(a, b)
+    assert same.shape == (2,) and torch.allclose(same, torch.zeros(2), atol=1e-6)
+    assert (diff > 0).all()
+    grey = lpips_plumbing_check(a[:, :1], b[:, :1])  # grey is repeated to RGB
+    assert grey.shape == (2,) and (grey > 0).all()
+    with pytest.raises(InputError, match="at least 32x32"):
+        lpips_plumbing_check(a[..., :16, :16], a[..., :16, :16])
+    with pytest.raises(InputError, match="net must be one of"):
+        lpips_plumbing_check(a, b, net="resnet")
+
+
+def test_frechet_distance_matches_closed_form_for_diagonal_covariances() -> None:
+    mu1, mu2 = np.array([0.0, 1.0, 2.0]), np.array([1.0, 1.0, 0.0])
+    v1, v2 = np.array([1.0, 4.0, 0.25]), np.array([4.0, 1.0, 1.0])
+    expected = ((mu1 - mu2) ** 2).sum() + (v1 + v2 - 2 * np.sqrt(v1 * v2)).sum()
+    assert frechet_distance(mu1, np.diag(v1), mu2, np.diag(v2)) == pytest.approx(expected, abs=1e-8)
+    assert frechet_distance(mu1, np.diag(v1), mu1, np.diag(v1)) == pytest.approx(0.0, abs=1e-8)
+
+
+def test_fid_with_custom_features_warns_on_small_samples() -> None:
+    real, fake = _rand(40, 1, 2, 2, seed=1), _rand(40, 1, 2, 2, seed=2) * 0.5
+
+    def flat(x: torch.Tensor) -> torch.Tensor:
+        return x.flatten(1)
+
+    with pytest.warns(SmallSampleWarning, match="40 images"):
+        same = fid(real, real, extractor=flat)
+    with pytest.warns(SmallSampleWarning):
+        far = fid(real, fake, extractor=flat)
+    fr, ff = real.flatten(1).double().numpy(), fake.flatten(1).double().numpy()
+    expected = frechet_distance(fr.mean(0), np.cov(fr, rowvar=False), ff.mean(0), np.cov(ff, rowvar=False))
+    assert same == pytest.approx(0.0, abs=1e-6)
+    assert far == pytest.approx(expected) and far > 0.05
+    with pytest.raises(InputError, match="at least 2 images"):
+        fid(real[:1], fake, extractor=flat)
+
+
+# ----------------------------------------------------------------------------- diversity
+def test_diversity_zero_for_identical_samples_and_hand_value_otherwise() -> None:
+    base = _rand(1, 2, 3, 8, 8)
+    assert torch.equal(diversity(base.expand(4, -1, -1, -1, -1)), torch.zeros(2))
+    s = _rand(3, 2, 3, 8, 8, seed=9)
+    pairs = [(0, 1), (0, 2), (1, 2)]
+    expected = sum((s[i] - s[j]).abs().flatten(1).mean(1) for i, j in pairs) / 3
+    got = diversity(s)
+    assert got.shape == (2,) and (got > 0).all()
+    assert torch.allclose(got, expected.float(), atol=1e-6)
+
+
+def test_diversity_rejects_bad_input() -> None:
+    with pytest.raises(InputError, match=r"\(S, B, C, H, W\)"):
+        diversity(_rand(2, 3, 8, 8))
+    with pytest.raises(InputError, match="S >= 2"):
+        diversity(_rand(1, 2, 3, 8, 8))
+    with pytest.raises(InputError, match="metric must be one of"):
+        diversity(_rand(2, 2, 3, 8, 8), metric="l2")
+    with pytest.raises(InputError, match=r"samples\[0\] values must lie in \[0, 1\]"):
+        diversity(_rand(2, 2, 3, 8, 8) * 3)
+
+
+# ----------------------------------------------------------------------------- evaluate
+class _Grey:
+    """A stand-in method: fills with mid-grey and records what it was shown."""
+
+    name = "grey"
+
+    def __init__(self) -> None:
+        self.seen: list[torch.Tensor] = []
+
+    def __call__(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        self.seen.append(image.clone())
+        return torch.full_like(image, 0.5)
+
+
+def _masks_with_ratios(ratios: list[float], size: int = 32) -> torch.Tensor:
+    """Masks whose hole is the first round(r * size²) pixels in raster order."""
+    out = torch.zeros(len(ratios), 1, size, size)
+    for i, r in enumerate(ratios):
+        out[i].view(-1)[: round(r * size * size)] = 1
+    return out
+
+
+def test_evaluate_bins_images_and_all_row_is_the_mean() -> None:
+    ratios = [0.05, 0.15, 0.16, 0.35, 0.004, 0.75]  # the last two lie outside 1-60 %
+    masks = _masks_with_ratios(ratios)
+    images = _rand(len(ratios), 3, 32, 32, seed=11)
+    method = _Grey()
+    table = evaluate(method, images, masks, batch_size=4)
+    assert table.bins == ["1-10%", "10-20%", "10-20%", "30-40%", None, None]
+    assert table.bin_names == ["1-10%", "10-20%", "30-40%", "all"]
+    assert [r["n"] for r in table.rows] == [1, 2, 1, 6]
+    # the method never saw the hole, and per-image values equal the metrics of the composite
+    for seen, m in zip(torch.cat(method.seen), masks):
+        assert (seen * m).abs().max() == 0
+    comp = torch.where(masks.bool().expand_as(images), torch.full_like(images, 0.5), images)
+    assert np.allclose(table.per_image["hole_psnr"], psnr(comp, images, masks).numpy())
+    assert np.allclose(table.per_image["ssim"], ssim(comp, images).numpy())
+    assert np.allclose(table.per_image["mae"], mae(comp, images).numpy())
+    for metric in ("psnr", "ssim", "mae", "hole_psnr", "hole_mae"):
+        values = table.per_image[metric]
+        assert table.overall[metric] == pytest.approx(values.mean())
+        assert table.value("all", metric) == pytest.approx(values.mean())
+        assert table.value("10-20%", metric) == pytest.approx(values[1:3].mean())
+    assert bin_label(ratios[0]) == "1-10%"
+    # batching does not change the numbers
+    again = evaluate(_Grey(), images, masks, batch_size=32)
+    assert all(np.array_equal(again.per_image[k], table.per_image[k]) for k in table.per_image)
+    with pytest.raises(KeyError, match="no images in bin '50-60%'"):
+        table.value("50-60%", "psnr")
+    with pytest.raises(KeyError, match="no metric 'lpips'"):
+        table.value("all", "lpips")
+
+
+def test_evaluate_accepts_a_torch_module_and_restores_training_mode() -> None:
+    class Net(torch.nn.Module):
+        name = "net"
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = torch.nn.Conv2d(3, 3, 3, padding=1)
+
+        def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+            return torch.sigmoid(self.conv(image))
+
+    net = Net().train()
+    images, masks = _rand(3, 3, 16, 16), _masks_with_ratios([0.12, 0.25, 0.45], 16)
+    table = evaluate(net, images, masks)
+    assert net.training and table.method == "net" and table.n == 3
+
+
+def test_tables_render_inf_counts_and_bold_best() -> None:
+    images = torch.full((2, 1, 16, 16), 0.5)  # the grey fill is perfect here
+    masks = _masks_with_ratios([0.05, 0.25], 16)
+    perfect = evaluate(_Grey(), images, masks)
+    assert math.isinf(perfect.value("all", "hole_psnr"))
+    html = perfect._repr_html_()
+    md = perfect.to_markdown()
+    assert "<table" in html and ">inf<" in html and "| inf |" in md and "| 1-10% | 1 |" in md
+
+    class Black:
+        name = "black"
+
+        def __call__(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+            return torch.zeros_like(image)
+
+    worse = evaluate(Black(), images, masks)
+    cmp = compare_tables({"grey": perfect, "black": worse}, "hole_mae")
+    assert cmp.methods == ["grey", "black"] and cmp.bins == ["1-10%", "20-30%", "all"]
+    assert cmp.best("all") == ["grey"]  # lower MAE is better
+    assert cmp.value("all", "black") == pytest.approx(0.5)
+    assert "<b>0.0000</b>" in cmp._repr_html_() and "**0.0000**" in cmp.to_markdown()
+    assert compare_tables([perfect, worse], "hole_psnr").best("all") == ["grey"]
+
+
+def test_evaluate_and_compare_reject_bad_input() -> None:
+    images, masks = _rand(2, 3, 16, 16), _masks_with_ratios([0.1, 0.2], 16)
+    with pytest.raises(InputError, match="callable"):
+        evaluate("telea", images, masks)
+    with pytest.raises(InputError, match="batch_size"):
+        evaluate(_Grey(), images, masks, batch_size=0)
+    with pytest.raises(InputError, match="does not match"):
+        evaluate(_Grey(), images, masks[:1])
+    with pytest.raises(InputError, match="1 - mask"):
+        evaluate(_Grey(), images, torch.ones_like(masks))
+    with pytest.raises(InputError, match="non-empty"):
+        compare_tables({})
+    with pytest.raises(InputError, match="EvalTable"):
+        compare_tables({"a": 1.0})
+    table = evaluate(_Grey(), images, masks)
+    with pytest.raises(InputError, match="no metric 'lpips'"):
+        compare_tables({"a": table}, "lpips")
