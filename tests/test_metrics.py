@@ -418,3 +418,33 @@ def test_evaluate_and_compare_reject_bad_input() -> None:
     table = evaluate(_Grey(), images, masks)
     with pytest.raises(InputError, match="no metric 'lpips'"):
         compare_tables({"a": table}, "lpips")
+
+
+# --- seam error (boundary harmonization) ------------------------------------------------
+def test_boundary_ring_is_one_pixel_each_side():
+    from survey_lib.metrics import boundary_ring
+
+    m = torch.zeros(1, 1, 8, 8)
+    m[..., 3:5, 3:5] = 1
+    ring = boundary_ring(m)
+    assert int(ring.sum()) == 16  # the 4x4 dilated block; a 2x2 hole erodes to nothing
+    assert ring[0, 0, 2:6, 2:6].sum() == 16 and ring.sum() == ring[0, 0, 2:6, 2:6].sum()
+
+
+def test_seam_error_zero_for_truth_and_grows_with_a_seam():
+    from survey_lib.metrics import seam_error
+
+    target = torch.linspace(0, 1, 16).repeat(1, 1, 16, 1)
+    mask = torch.zeros(1, 1, 16, 16)
+    mask[..., 4:12, 4:12] = 1
+    assert float(seam_error(target, target, mask)) == 0.0
+    offset = target.clone()
+    offset[..., 4:12, 4:12] = (offset[..., 4:12, 4:12] + 0.3).clamp(0, 1)
+    flat = target.clone()
+    flat[..., 4:12, 4:12] = 0.5
+    e_offset, e_flat = float(seam_error(offset, target, mask)), float(seam_error(flat, target, mask))
+    assert e_offset > 0.01 and e_flat > 0.0
+    # far-from-boundary changes leave the seam error alone
+    inner = target.clone()
+    inner[..., 7:9, 7:9] = 0.0
+    assert float(seam_error(inner, target, mask)) == 0.0

@@ -2,12 +2,14 @@
 
 * :mod:`~survey_lib.metrics.pixel` — PSNR, SSIM, MAE, MSE (+ hole-only variants);
 * :mod:`~survey_lib.metrics.perceptual` — LPIPS, FID, diversity of pluralistic samples;
+* :mod:`~survey_lib.metrics.boundary` — the seam error at the hole boundary;
 * :mod:`~survey_lib.metrics.evaluate` — :func:`evaluate` a method per hole-ratio bin,
   :func:`compare_tables` of several methods.
 """
 
 from __future__ import annotations
 
+from survey_lib.metrics.boundary import boundary_ring, seam_error
 from survey_lib.metrics.evaluate import (
     METRICS,
     CompareTable,
@@ -42,6 +44,8 @@ from survey_lib.metrics.pixel import (
 
 __all__ = [
     "METRICS",
+    "boundary_ring",
+    "seam_error",
     "CompareTable",
     "EvalTable",
     "SmallSampleWarning",
