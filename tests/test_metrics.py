@@ -345,11 +345,17 @@ def test_evaluate_bins_images_and_all_row_is_the_mean() -> None:
     assert np.allclose(table.per_image["hole_psnr"], psnr(comp, images, masks).numpy())
     assert np.allclose(table.per_image["ssim"], ssim(comp, images).numpy())
     assert np.allclose(table.per_image["mae"], mae(comp, images).numpy())
-    for metric in ("psnr", "ssim", "mae", "hole_psnr", "hole_mae"):
+    for metric in ("ssim", "mae", "hole_mae"):
         values = table.per_image[metric]
         assert table.overall[metric] == pytest.approx(values.mean())
         assert table.value("all", metric) == pytest.approx(values.mean())
         assert table.value("10-20%", metric) == pytest.approx(values[1:3].mean())
+    # PSNR rows are the PSNR of the mean MSE, so a perfect image cannot make a bin infinite
+    for metric, mask in (("psnr", None), ("hole_psnr", masks)):
+        per_mse = mse(comp, images, mask).double().numpy()
+        assert table.overall[metric] == pytest.approx(-10 * np.log10(per_mse.mean()))
+        assert table.value("10-20%", metric) == pytest.approx(-10 * np.log10(per_mse[1:3].mean()))
+
     assert bin_label(ratios[0]) == "1-10%"
     # batching does not change the numbers
     again = evaluate(_Grey(), images, masks, batch_size=32)
@@ -358,6 +364,15 @@ def test_evaluate_bins_images_and_all_row_is_the_mean() -> None:
         table.value("50-60%", "psnr")
     with pytest.raises(KeyError, match="no metric 'lpips'"):
         table.value("all", "lpips")
+
+
+def test_one_perfect_fill_does_not_make_a_bin_infinite() -> None:
+    from survey_lib.metrics.evaluate import EvalTable
+
+    t = EvalTable("m", {"hole_psnr": np.array([np.inf, 20.0]), "mae": np.array([0.0, 0.1])},
+                  np.array([0.15, 0.15]), ["10-20%", "10-20%"])
+    assert t.value("10-20%", "hole_psnr") == pytest.approx(-10 * np.log10(0.01 / 2))
+    assert t.value("10-20%", "mae") == pytest.approx(0.05)
 
 
 def test_evaluate_accepts_a_torch_module_and_restores_training_mode() -> None:

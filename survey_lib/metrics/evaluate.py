@@ -54,6 +54,15 @@ def metric_label(metric: str) -> str:
     return f"{METRIC_LABELS.get(metric, metric)} {arrow}"
 
 
+def _aggregate(metric: str, values: np.ndarray) -> float:
+    """Mean of ``values``; for PSNR metrics, the PSNR of the mean MSE (see EvalTable)."""
+    if "psnr" not in metric:
+        return float(np.mean(values))
+    mse = np.power(10.0, -np.asarray(values, dtype=np.float64) / 10.0)  # inf -> 0
+    mean = float(np.mean(mse))
+    return float("inf") if mean == 0.0 else float(-10.0 * np.log10(mean))
+
+
 @dataclass
 class EvalTable:
     """Per-image metrics of one method and their means per hole-ratio bin.
@@ -61,7 +70,11 @@ class EvalTable:
     ``rows`` holds one dict per non-empty bin, in bin order, then the "all" row; each has
     ``bin``, ``n`` and one value per metric. ``per_image[metric]`` keeps the raw (N,)
     values, ``ratios`` the hole ratio and ``bins`` the bin label (or None) of each image.
-    PSNR is ``inf`` for a perfect fill, and a mean containing it is ``inf`` too.
+    PSNR is ``inf`` for a perfect fill. A bin's PSNR is therefore the PSNR of the bin's
+    mean MSE (each image's PSNR turned back into an MSE, averaged, turned back): one
+    perfect fill — a hole that fell on flat background — does not make a whole bin
+    "infinite", and the bin is ``inf`` only when every fill in it is perfect. Every other
+    metric is the plain mean over the bin's images.
     """
 
     method: str
@@ -79,7 +92,7 @@ class EvalTable:
                 continue
             row: dict[str, object] = {"bin": label, "n": int(sel.sum())}
             for metric, values in self.per_image.items():
-                row[metric] = float(np.mean(values[sel]))
+                row[metric] = _aggregate(metric, values[sel])
             self.rows.append(row)
 
     @property
@@ -93,7 +106,7 @@ class EvalTable:
 
     @property
     def overall(self) -> dict[str, float]:
-        """The "all" row: each metric's mean over every image."""
+        """The "all" row: each metric aggregated over every image (see the class docstring)."""
         return {m: float(self._row(ALL)[m]) for m in self.metrics}  # type: ignore[arg-type]
 
     @property
