@@ -1,0 +1,276 @@
+"""Command line: ``python -m survey_lib list | train | eval | inpaint``.
+
+* ``list`` — the registered methods and their survey sections.
+* ``train --method M --data D [--preset P] [--masks K] [--steps N] [--out DIR] [--resume]``
+  — train a registered learned method on a built-in data set (also under
+  ``torchrun --nproc_per_node=N -m survey_lib train ...``).
+* ``eval (--checkpoint C | --method M) --data D --masks K`` — the per-hole-ratio table
+  of a trained checkpoint or of a classical method.
+* ``inpaint IMAGE --mask MASK.png --method M [--checkpoint C] --out OUT.png`` — fill
+  one image of any size.
+
+Images of any size (``inpaint``): a learned model runs at the size it was trained on,
+by **resize-and-paste** (:func:`inpaint_resized`): the blanked image is shrunk (or
+grown) to the training size, filled there, the low-resolution composite is scaled back
+and pasted into the hole only. We chose it over tiling because the models here learn
+a whole image's structure at their training size: a tile would hide the far context a
+big hole needs. The cost is a blurrier fill when the image is much larger than the
+training size. The known pixels of the output are always the input's, exactly.
+
+Every mistake (missing or corrupt file, wrong mask size, unknown method...) is
+reported as one line on stderr with exit status 2, never a traceback (set
+``SURVEY_DEBUG=1`` to see the traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import warnings
+from collections.abc import Sequence
+from typing import Any, NoReturn
+
+import torch
+import torch.nn.functional as F
+
+from survey_lib.checkpoint import CheckpointError
+from survey_lib.data.checks import InputError, check_pair
+from survey_lib.inpaint import blank_hole, composite, inpaint, predict
+
+EXIT_USAGE = 2
+
+
+class CliError(Exception):
+    """A user mistake, reported as one line."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (no usage dump) so every failure looks the same."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
+
+
+# --- image of any size -------------------------------------------------------------------------
+
+def inpaint_resized(method: Any, image: torch.Tensor, mask: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Fill ``image`` (any size) with a model that works at ``size`` (its training size).
+
+    Resize-and-paste: the blanked image is averaged and the mask max-pooled over the same
+    cells (a cell touching the hole is hole), the model fills that small image, the small
+    composite is scaled back bilinearly and pasted into the hole. Known pixels are the
+    input's exactly (:func:`survey_lib.inpaint.composite`).
+    """
+    image, mask = check_pair(image, mask)
+    if tuple(image.shape[-2:]) == tuple(size):
+        return inpaint(method, image, mask)
+    small_mask = F.adaptive_max_pool2d(mask, size)
+    small_image = F.adaptive_avg_pool2d(blank_hole(image, mask), size).clamp(0.0, 1.0) * (1 - small_mask)
+    small_fill = composite(small_image, small_mask, predict(method, small_image, small_mask))
+    back = F.interpolate(small_fill, size=image.shape[-2:], mode="bilinear", align_corners=False)
+    return composite(image, mask, back.clamp(0.0, 1.0))
+
+
+# --- commands ----------------------------------------------------------------------------------
+
+def _preset(name: str | None):  # noqa: ANN202 - a Preset
+    from survey_lib.config import get_preset
+
+    try:
+        return get_preset(name)
+    except ValueError as err:
+        raise CliError(str(err)) from None
+
+
+def _dataset(args: argparse.Namespace, split: str, size: Any, length: int, channels: int | None = None):  # noqa: ANN202
+    from survey_lib.data import make_dataset
+
+    kw: dict[str, Any] = {}
+    if args.root is not None:
+        kw["root"] = args.root
+    if channels is not None:
+        kw["channels"] = channels
+    return make_dataset(args.data, split=split, size=size, length=length, masks=args.masks,
+                        seed=args.seed, **kw)
+
+
+def _size_for(data: str, preset: Any) -> int:
+    return preset.glyph_size if data == "glyphs" else preset.image_size
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from survey_lib.models.registry import methods_table
+
+    print(methods_table(args.kind))
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from survey_lib.data import sample_batch
+    from survey_lib.models.registry import build, get_info
+    from survey_lib.train import train
+
+    info = get_info(args.method)
+    if info.kind != "learned":
+        raise CliError(f"{args.method!r} is a {info.kind} method: there is nothing to train "
+                       f"(evaluate it with: eval --method {args.method} --data {args.data})")
+    p = _preset(args.preset)
+    size = _size_for(args.data, p)
+    ds = _dataset(args, "train", size, p.train_images)
+    eval_ds = _dataset(args, "test", size, p.eval_images)
+    eval_data = sample_batch(eval_ds, len(eval_ds))
+    method = build(args.method, channels=ds.channels, preset=p)
+    out = args.out or f"runs/{args.method}-{args.data}"
+    result = train(method, ds, preset=p, steps=args.steps, batch_size=args.batch_size,
+                   eval_data=eval_data, out_dir=out, resume=args.resume, live=not args.quiet,
+                   seed=args.seed)
+    import torch.distributed as dist
+
+    is_main = not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
+    if is_main:
+        if result.final is not None:
+            print(result.final.to_markdown())
+        print(f"trained {args.method} for {result.steps} steps in {result.seconds:.1f} s; "
+              f"checkpoint: {result.checkpoint}")
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+    return 0
+
+
+def _load_learned(checkpoint: str) -> tuple[Any, dict[str, Any]]:
+    from survey_lib.checkpoint import load_method, read_meta
+
+    meta = read_meta(checkpoint)
+    method = load_method(checkpoint)
+    shape = meta.get("image_shape") or []
+    if len(shape) != 3:
+        raise CliError(f"checkpoint {meta['path']} does not record its training image size")
+    return method, meta
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from survey_lib.data import sample_batch
+    from survey_lib.metrics import evaluate
+    from survey_lib.models.registry import build, get_info
+
+    p = _preset(args.preset)
+    if args.checkpoint is not None:
+        method, meta = _load_learned(args.checkpoint)
+        channels, height, width = meta["image_shape"]
+        size: Any = (height, width)
+    else:
+        if args.method is None:
+            raise CliError("give --checkpoint (a trained model) or --method (a classical method)")
+        if get_info(args.method).kind == "learned":
+            raise CliError(f"{args.method!r} is a learned method: pass --checkpoint with its trained weights")
+        method, channels, size = build(args.method), None, _size_for(args.data, p)
+    ds = _dataset(args, "test", size, args.n or p.eval_images, channels)
+    images, masks = sample_batch(ds, len(ds))
+    print(evaluate(method, images, masks).to_markdown())
+    return 0
+
+
+def cmd_inpaint(args: argparse.Namespace) -> int:
+    from survey_lib.data.io import load_image, load_mask, save_image
+    from survey_lib.models.registry import build, get_info
+
+    info = get_info(args.method)
+    if info.kind == "learned" and args.checkpoint is None:
+        raise CliError(f"{args.method!r} is a learned method: pass --checkpoint with its trained weights")
+    if args.checkpoint is not None:
+        method, meta = _load_learned(args.checkpoint)
+        saved = meta["method"].get("registry_name") or meta["method"].get("name")
+        if saved != args.method:
+            raise CliError(f"checkpoint {meta['path']} holds method {saved!r}, not --method {args.method!r}")
+        channels, height, width = meta["image_shape"]
+        image = load_image(args.image, channels=channels)
+    else:
+        method, image = build(args.method), load_image(args.image)
+    mask = load_mask(args.mask, hole=args.hole)
+    if mask.shape[-2:] != image.shape[-2:]:
+        raise CliError(f"the mask is {mask.shape[-1]}x{mask.shape[-2]} pixels but the image is "
+                       f"{image.shape[-1]}x{image.shape[-2]} (width x height); they must match")
+    if args.checkpoint is not None:
+        out = inpaint_resized(method, image, mask, (height, width))
+    else:
+        out = inpaint(method, image, mask)
+    path = save_image(out, args.out)
+    print(f"wrote {path}")
+    return 0
+
+
+# --- parser --------------------------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m survey_lib", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p_list = sub.add_parser("list", help="the registered methods and their survey sections")
+    p_list.add_argument("--kind", choices=("learned", "classical"), default=None)
+    p_list.set_defaults(func=cmd_list)
+
+    def data_args(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--data", required=True, help="built-in source: glyphs, shapes, photos, textures, faces, folder")
+        p.add_argument("--masks", default="brush", help="mask generator (center, boxes, brush, lama_thin, ...)")
+        p.add_argument("--root", default=None, help="image directory for --data folder")
+        p.add_argument("--preset", default=None, help="smoke, cpu or gpu (default: $SURVEY_PRESET)")
+        p.add_argument("--seed", type=int, default=0)
+
+    p_train = sub.add_parser("train", help="train a learned method")
+    p_train.add_argument("--method", required=True)
+    data_args(p_train)
+    p_train.add_argument("--steps", type=int, default=None, help="default: the preset's")
+    p_train.add_argument("--batch-size", type=int, default=None, help="global batch; default: the preset's")
+    p_train.add_argument("--out", default=None, help="checkpoint directory (default runs/METHOD-DATA)")
+    p_train.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in --out")
+    p_train.add_argument("--quiet", action="store_true", help="no progress bar")
+    p_train.set_defaults(func=cmd_train)
+
+    p_eval = sub.add_parser("eval", help="per-hole-ratio metrics of a checkpoint or classical method")
+    p_eval.add_argument("--checkpoint", default=None)
+    p_eval.add_argument("--method", default=None)
+    data_args(p_eval)
+    p_eval.add_argument("--n", type=int, default=None, help="number of test images (default: the preset's)")
+    p_eval.set_defaults(func=cmd_eval)
+
+    p_inp = sub.add_parser("inpaint", help="fill the hole of one image")
+    p_inp.add_argument("image")
+    p_inp.add_argument("--mask", required=True, help="mask image, same size as IMAGE")
+    p_inp.add_argument("--hole", choices=("auto", "white", "black"), default="auto",
+                       help="which mask pixels are the hole (auto: the minority)")
+    p_inp.add_argument("--method", required=True)
+    p_inp.add_argument("--checkpoint", default=None, help="trained weights (learned methods)")
+    p_inp.add_argument("--out", required=True)
+    p_inp.set_defaults(func=cmd_inpaint)
+    return parser
+
+
+def _message(err: BaseException) -> str:
+    if isinstance(err, KeyError) and err.args:
+        return str(err.args[0])
+    text = str(err) or type(err).__name__
+    return " ".join(text.split())  # one line
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("default")
+            return int(args.func(args))
+    except (CliError, InputError, CheckpointError, FileNotFoundError, KeyError, ValueError,
+            OSError, RuntimeError) as err:
+        if os.environ.get("SURVEY_DEBUG"):  # developers: the full traceback
+            raise
+        print(f"{parser.prog} {args.command}: error: {_message(err)}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print(f"{parser.prog} {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

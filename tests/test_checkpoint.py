@@ -1,0 +1,191 @@
+"""Checkpoints: exact resume, atomic writes, no pickle, clear failures on mismatch."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from test_train import Tiny, tiny_data
+
+from survey_lib import __version__
+from survey_lib import checkpoint as ckpt_io
+from survey_lib.checkpoint import CheckpointError, load_method, load_weights
+from survey_lib.models import registry
+from survey_lib.train import train
+
+
+class _Killed(Exception):
+    """Stands in for the process being killed between two steps."""
+
+
+def _kill_at(step: int):
+    def callback(k, losses):
+        if k == step:
+            raise _Killed(k)
+    return callback
+
+
+def test_state_encoding_round_trips_tuples_int_keys_arrays_and_tensors():
+    state = {"betas": (0.5, 0.999), "per_param": {0: {"step": torch.tensor(3.0)}, 7: {}},
+             "np": np.arange(5, dtype=np.uint32), "x": [1, "a", None, float("inf")],
+             "t": torch.arange(6, dtype=torch.uint8).reshape(2, 3)}
+    tensors: dict[str, torch.Tensor] = {}
+    encoded = ckpt_io.encode_state(state, "s", tensors)
+    text = json.dumps(encoded)  # plain JSON: numbers, strings, lists, dicts
+    back = ckpt_io.decode_state(json.loads(text), tensors)
+    assert back["betas"] == (0.5, 0.999) and isinstance(back["betas"], tuple)
+    assert set(back["per_param"]) == {0, 7} and torch.equal(back["per_param"][0]["step"], torch.tensor(3.0))
+    assert back["np"].dtype == np.uint32 and back["np"].tolist() == [0, 1, 2, 3, 4]
+    assert back["x"] == [1, "a", None, float("inf")] and torch.equal(back["t"], state["t"])
+    with pytest.raises(CheckpointError, match="cannot store object at 's.bad'"):
+        ckpt_io.encode_state({"bad": object()}, "s", {})
+
+
+@pytest.mark.parametrize("adversarial", [False, True])
+def test_killed_and_resumed_run_ends_with_the_same_weights(tmp_path, adversarial):
+    """Cosine schedule + RNG inside the loss + a discriminator: everything must come back."""
+    data = tiny_data(12)  # 12 images, batch 4: epochs end mid-run, data order must resume too
+    kwargs = dict(steps=7, batch_size=4, live=False, seed=5, schedule="cosine", checkpoint_every=3)
+
+    torch.manual_seed(0)
+    straight = Tiny(adversarial=adversarial, noise=0.2)
+    full = train(straight, data, out_dir=tmp_path / "a", **kwargs)
+
+    torch.manual_seed(0)
+    with pytest.raises(_Killed):
+        train(Tiny(adversarial=adversarial, noise=0.2), data, out_dir=tmp_path / "b",
+              callback=_kill_at(5), **kwargs)
+    assert ckpt_io.latest_checkpoint(tmp_path / "b").name == "step_00000003"
+    torch.manual_seed(123)  # a fresh process would start from other weights and RNG state
+    resumed_method = Tiny(adversarial=adversarial, noise=0.2)
+    resumed = train(resumed_method, data, out_dir=tmp_path / "b", resume=True, **kwargs)
+
+    assert resumed.steps == 7
+    for key, value in straight.state_dict().items():
+        assert torch.equal(value, resumed_method.state_dict()[key]), key
+    assert resumed.history == full.history  # history survives the resume
+
+
+def test_checkpoint_files_hold_no_pickle_and_describe_the_run(tmp_path, monkeypatch):
+    monkeypatch.setitem(registry.REGISTRY, "tiny", registry.MethodInfo(
+        "tiny", f"{Tiny.__module__}:Tiny", "test", "none"))
+    method = registry.build("tiny", channels=1, preset="smoke", width=6)
+    images, masks = tiny_data(8, channels=1)
+    result = train(method, (images, masks), steps=4, batch_size=4, live=False, out_dir=tmp_path,
+                   eval_data=(images, masks), preset="smoke")
+    ckpt = result.checkpoint
+    assert sorted(p.name for p in ckpt.iterdir()) == ["meta.json", "model.safetensors",
+                                                      "state.json", "state.safetensors"]
+    meta = json.loads((ckpt / "meta.json").read_text())
+    assert meta["format"] == ckpt_io.CHECKPOINT_FORMAT and meta["library_version"] == __version__
+    assert meta["method"]["name"] == "tiny" and meta["method"]["registry_name"] == "tiny"
+    assert meta["method"]["init"] == {"channels": 1, "width": 6} and meta["method"]["init_from"] == "registry.build"
+    assert meta["step"] == 4 and meta["preset"]["name"] == "smoke" and meta["image_shape"] == [1, 16, 16]
+    assert meta["metrics"]["final"]["hole_mae"] == pytest.approx(result.final.overall["hole_mae"])
+    for f in ckpt.iterdir():  # pickle streams start with 0x80 <protocol>; none here
+        assert not f.read_bytes().startswith(b"\x80"), f
+
+    rebuilt = load_method(tmp_path)  # the run directory resolves to its latest checkpoint
+    assert isinstance(rebuilt, Tiny) and rebuilt.width == 6 and not rebuilt.training
+    for key, value in method.state_dict().items():
+        assert torch.equal(value, rebuilt.state_dict()[key])
+
+
+def test_load_method_without_the_registry_uses_the_class_path(tmp_path):
+    method = Tiny(width=5, adversarial=True)
+    ckpt_io.save_checkpoint(tmp_path, method, step=1)
+    rebuilt = load_method(tmp_path)
+    assert type(rebuilt) is Tiny and rebuilt.width == 5 and "patch" in rebuilt.discriminators
+
+
+def test_a_crash_while_writing_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
+    method = Tiny()
+    ckpt_io.save_checkpoint(tmp_path, method, step=3)
+    good = {k: v.clone() for k, v in method.state_dict().items()}
+    with torch.no_grad():
+        method.net[0].weight.add_(1.0)
+
+    real_save = ckpt_io.save_file
+    calls = []
+
+    def crash_on_second_file(tensors, path):
+        calls.append(path)
+        real_save(tensors, path)
+        if len(calls) == 2:
+            raise KeyboardInterrupt("killed mid-write")
+
+    monkeypatch.setattr(ckpt_io, "save_file", crash_on_second_file)
+    with pytest.raises(KeyboardInterrupt):
+        ckpt_io.save_checkpoint(tmp_path, method, step=6)
+    assert ckpt_io.latest_checkpoint(tmp_path).name == "step_00000003"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["latest.json", "step_00000003"]
+    fresh = Tiny()
+    load_weights(fresh, tmp_path)
+    assert all(torch.equal(fresh.state_dict()[k], good[k]) for k in good)
+
+
+def test_only_the_newest_checkpoints_are_kept(tmp_path):
+    for step in (1, 2, 3):
+        ckpt_io.save_checkpoint(tmp_path, Tiny(), step=step, keep=2)
+    assert sorted(p.name for p in tmp_path.glob("step_*")) == ["step_00000002", "step_00000003"]
+
+
+def test_wrong_architecture_or_method_is_named(tmp_path):
+    ckpt_io.save_checkpoint(tmp_path, Tiny(width=8), step=1)
+    with pytest.raises(CheckpointError, match=r"net\.0\.weight: checkpoint \(8, 4, 3, 3\) vs model \(16, 4, 3, 3\)"):
+        load_weights(Tiny(width=16), tmp_path)
+    with pytest.raises(CheckpointError, match="missing in the checkpoint: discriminators.patch"):
+        load_weights(Tiny(adversarial=True), tmp_path)
+
+    class Other(Tiny):
+        name = "other"
+
+    with pytest.raises(CheckpointError, match="holds method 'tiny'.*not 'other'"):
+        load_weights(Other(), tmp_path)
+
+
+def test_incompatible_format_and_non_checkpoints_are_refused(tmp_path):
+    path = ckpt_io.save_checkpoint(tmp_path / "run", Tiny(), step=1)
+    meta = json.loads((path / "meta.json").read_text())
+    meta.update(format=99, library_version="9.0.0")
+    (path / "meta.json").write_text(json.dumps(meta))
+    with pytest.raises(CheckpointError, match=r"format 99 \(written by survey_lib 9\.0\.0\).*reads format 1"):
+        load_method(path)
+    with pytest.raises(CheckpointError, match="does not exist"):
+        load_method(tmp_path / "nowhere")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(CheckpointError, match="not a survey_lib checkpoint"):
+        load_method(tmp_path / "empty")
+
+
+def test_resume_with_no_checkpoint_yet_starts_afresh(tmp_path):
+    result = train(Tiny(), tiny_data(8), steps=2, batch_size=4, live=False, out_dir=tmp_path, resume=True)
+    assert result.steps == 2 and len(result.history["l1"]) == 2
+    assert result.checkpoint == tmp_path / "step_00000002"
+    again = train(Tiny(), tiny_data(8), steps=2, batch_size=4, live=False, out_dir=tmp_path, resume=True)
+    assert again.steps == 2 and again.history == result.history  # already done: nothing more to do
+
+
+class _PresetSized(Tiny):
+    """Takes the whole preset as a constructor argument (as some registered methods do)."""
+
+    def __init__(self, channels: int = 3, width: int = 8, preset=None):
+        super().__init__(channels=channels, width=width + (preset.image_size if preset else 0))
+        self.preset_name = preset.name if preset else None
+
+    @classmethod
+    def preset_kwargs(cls, preset):
+        return {"preset": preset}
+
+
+def test_a_preset_constructor_argument_is_saved_as_its_fields(tmp_path, monkeypatch):
+    monkeypatch.setitem(registry.REGISTRY, "sized", registry.MethodInfo(
+        "sized", f"{_PresetSized.__module__}:_PresetSized", "test", "none"))
+    method = registry.build("sized", preset="smoke")
+    ckpt_io.save_checkpoint(tmp_path, method, step=1)
+    meta = json.loads((tmp_path / "step_00000001" / "meta.json").read_text())
+    assert meta["method"]["init"]["preset"]["__preset__"]["name"] == "smoke"
+    rebuilt = load_method(tmp_path)
+    assert rebuilt.preset_name == "smoke" and rebuilt.net[0].out_channels == method.net[0].out_channels

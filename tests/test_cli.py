@@ -1,0 +1,155 @@
+"""Command line: list/train/eval/inpaint, exact known pixels, one-line errors."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from test_train import Tiny
+
+from survey_lib.cli import inpaint_resized, main
+from survey_lib.models import registry
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def tiny_registered(monkeypatch):
+    monkeypatch.setitem(registry.REGISTRY, "tiny", registry.MethodInfo(
+        "tiny", f"{Tiny.__module__}:Tiny", "test section", "test paper"))
+
+
+@pytest.fixture
+def files(tmp_path):
+    """A 100x77 RGB PNG (sizes no model stride divides), its mask, a corrupt PNG, a wrong-size mask."""
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 256, (77, 100, 3), dtype=np.uint8)).save(tmp_path / "in.png")
+    hole = np.zeros((77, 100), np.uint8)
+    hole[20:41, 30:61] = 255
+    Image.fromarray(hole).save(tmp_path / "mask.png")
+    Image.fromarray(hole[:50]).save(tmp_path / "mask_small.png")
+    (tmp_path / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"not really a png")
+    return tmp_path
+
+
+def _known_pixels_equal(a: Path, b: Path, mask: Path) -> bool:
+    x, y = np.asarray(Image.open(a)), np.asarray(Image.open(b))
+    known = np.asarray(Image.open(mask)) == 0
+    return x.shape == y.shape and bool((x[known] == y[known]).all())
+
+
+def test_list_prints_the_registry_with_sections(capsys, tiny_registered):
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert "| `tiny` | test section | test paper | learned |" in out
+    assert "| `telea` |" in out
+
+
+def test_train_eval_inpaint_round_trip(tmp_path, files, capsys, tiny_registered):
+    out = tmp_path / "run"
+    assert main(["train", "--method", "tiny", "--data", "shapes", "--preset", "smoke", "--steps", "2",
+                 "--batch-size", "4", "--out", str(out), "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert "| all |" in printed and "step_00000002" in printed
+    assert main(["train", "--method", "tiny", "--data", "shapes", "--preset", "smoke", "--steps", "3",
+                 "--batch-size", "4", "--out", str(out), "--resume", "--quiet"]) == 0
+    assert "for 3 steps" in capsys.readouterr().out
+
+    assert main(["eval", "--checkpoint", str(out), "--data", "shapes", "--masks", "boxes", "--n", "4"]) == 0
+    table = capsys.readouterr().out
+    assert table.startswith("**tiny**") and "| all | 4 |" in table
+
+    result = tmp_path / "filled.png"
+    assert main(["inpaint", str(files / "in.png"), "--mask", str(files / "mask.png"), "--method", "tiny",
+                 "--checkpoint", str(out), "--out", str(result)]) == 0
+    assert _known_pixels_equal(files / "in.png", result, files / "mask.png")
+
+
+def test_classical_method_evaluates_and_inpaints_without_checkpoint(tmp_path, files, capsys):
+    assert main(["eval", "--method", "telea", "--data", "shapes", "--masks", "brush", "--preset", "smoke",
+                 "--n", "4"]) == 0
+    assert "**telea**" in capsys.readouterr().out
+    result = tmp_path / "telea.png"
+    assert main(["inpaint", str(files / "in.png"), "--mask", str(files / "mask.png"), "--method", "telea",
+                 "--out", str(result)]) == 0
+    assert _known_pixels_equal(files / "in.png", result, files / "mask.png")
+
+
+class _Constant(torch.nn.Module):
+    """Predicts 0.25 everywhere and records the size it was run at."""
+
+    name = "constant"
+
+    def forward(self, image, mask):
+        self.seen = tuple(image.shape[-2:])
+        return torch.full_like(image, 0.25)
+
+
+@pytest.mark.parametrize("shape", [(77, 100), (20, 13)])  # shrink and grow
+def test_resize_and_paste_runs_at_the_training_size_and_keeps_known_pixels(shape):
+    g = torch.Generator().manual_seed(0)
+    image = torch.rand(1, 3, *shape, generator=g)
+    mask = torch.zeros(1, 1, *shape)
+    mask[..., shape[0] // 4: shape[0] // 2, shape[1] // 4: shape[1] // 2] = 1
+    model = _Constant()
+    out = inpaint_resized(model, image, mask, (32, 32))
+    assert model.seen == (32, 32) and out.shape == image.shape
+    known = (mask == 0).expand_as(image)
+    assert torch.equal(out[known], image[known])
+    # deep inside the hole the pasted fill is the model's value (border pixels blend)
+    h0, h1, w0, w1 = shape[0] // 4, shape[0] // 2, shape[1] // 4, shape[1] // 2
+    centre = out[..., (h0 + h1) // 2, (w0 + w1) // 2]
+    assert torch.allclose(centre, torch.full_like(centre, 0.25), atol=1e-6)
+
+
+def _run_fails(args: list[str], capsys) -> str:
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and err.count("\n") == 1, err
+    return err
+
+
+def test_bad_arguments_and_files_give_one_line_and_status_2(tmp_path, files, capsys, tiny_registered):
+    out = str(tmp_path / "o.png")
+    err = _run_fails(["inpaint", str(tmp_path / "missing.png"), "--mask", str(files / "mask.png"),
+                      "--method", "telea", "--out", out], capsys)
+    assert "image file not found" in err and "missing.png" in err
+    err = _run_fails(["inpaint", str(files / "corrupt.png"), "--mask", str(files / "mask.png"),
+                      "--method", "telea", "--out", out], capsys)
+    assert "cannot read image file" in err and "corrupt.png" in err
+    err = _run_fails(["inpaint", str(files / "in.png"), "--mask", str(files / "mask_small.png"),
+                      "--method", "telea", "--out", out], capsys)
+    assert "mask is 100x50 pixels but the image is 100x77" in err
+    err = _run_fails(["inpaint", str(files / "in.png"), "--mask", str(files / "mask.png"),
+                      "--method", "nope", "--out", out], capsys)
+    assert "unknown method 'nope'" in err
+    err = _run_fails(["inpaint", str(files / "in.png"), "--mask", str(files / "mask.png"),
+                      "--method", "tiny", "--out", out], capsys)
+    assert "learned method: pass --checkpoint" in err
+    err = _run_fails(["eval", "--checkpoint", str(tmp_path / "none"), "--data", "shapes"], capsys)
+    assert "does not exist" in err
+    err = _run_fails(["train", "--method", "telea", "--data", "shapes"], capsys)
+    assert "nothing to train" in err
+    err = _run_fails(["eval", "--method", "telea", "--data", "nodata", "--preset", "smoke"], capsys)
+    assert "unknown data source 'nodata'" in err
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "--data", "shapes"])  # argparse: missing --method
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--method" in err
+
+
+def test_python_dash_m_entry_point(tmp_path):
+    env = {**os.environ, "SURVEY_PRESET": "smoke", "OMP_NUM_THREADS": "1"}
+    run = subprocess.run([sys.executable, "-m", "survey_lib", "inpaint", str(tmp_path / "x.png"),
+                          "--mask", "m.png", "--method", "telea", "--out", "o.png"],
+                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 2
+    assert run.stderr.strip() == (f"python -m survey_lib inpaint: error: image file not found: "
+                                  f"'{tmp_path / 'x.png'}'")

@@ -1,0 +1,308 @@
+"""The training engine: losses go down, every term is logged, divergence is caught.
+
+The methods here are tiny test-only models (two convolutions; one variant with a
+discriminator); other engine tests import them from this module.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from survey_lib.data.checks import InputError
+from survey_lib.models.base import Method
+from survey_lib.train import Trainer, TrainingDiverged, TrainResult, train
+
+
+class Tiny(Method):
+    """Two 3x3 convolutions on [blanked image, mask]; optionally a small discriminator.
+
+    ``noise`` adds a random perturbation to the input during training, so runs use the
+    torch RNG (resume must restore it). No BatchNorm: DDP tests need rank-independent
+    statistics.
+    """
+
+    name = "tiny"
+    lr = 1e-2
+
+    def __init__(self, channels: int = 3, width: int = 8, adversarial: bool = False, noise: float = 0.0):
+        super().__init__()
+        self.channels, self.width, self.adversarial, self.noise = channels, width, adversarial, noise
+        self.net = nn.Sequential(nn.Conv2d(channels + 1, width, 3, padding=1), nn.ReLU(),
+                                 nn.Conv2d(width, channels, 3, padding=1))
+        if adversarial:
+            self.discriminators["patch"] = nn.Sequential(
+                nn.Conv2d(channels, width, 3, stride=2, padding=1), nn.LeakyReLU(0.2),
+                nn.Conv2d(width, 1, 3, padding=1))
+
+    def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.net(torch.cat([image, mask], 1)))
+
+    def _fill(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        x = image * (1 - mask)
+        if self.noise and self.training:
+            x = x + self.noise * torch.randn_like(x)
+        return self(x, mask)
+
+    def generator_losses(self, image: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
+        pred = self._fill(image, mask)
+        out = {"l1": (pred - image).abs().mean()}
+        if self.adversarial:
+            out["adv"] = 0.1 * nn.functional.softplus(-self.discriminators["patch"](pred)).mean()
+        return out
+
+    def discriminator_losses(self, image: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
+        with torch.no_grad():
+            fake = self._fill(image, mask)
+        disc = self.discriminators["patch"]
+        return {"real": nn.functional.softplus(-disc(image)).mean(),
+                "fake": nn.functional.softplus(disc(fake)).mean()}
+
+
+def tiny_data(n: int = 16, size: int = 16, channels: int = 3, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Smooth random images (learnable from their surroundings) and random box holes."""
+    g = torch.Generator().manual_seed(seed)
+    coarse = torch.rand(n, channels, 4, 4, generator=g)
+    images = nn.functional.interpolate(coarse, size=(size, size), mode="bilinear", align_corners=False)
+    masks = torch.zeros(n, 1, size, size)
+    for i in range(n):
+        y, x = torch.randint(0, size // 2, (2,), generator=g).tolist()
+        masks[i, :, y:y + size // 3, x:x + size // 3] = 1.0
+    return images.clamp(0, 1), masks
+
+
+def test_training_lowers_the_loss_and_logs_every_step():
+    torch.manual_seed(0)
+    result = train(Tiny(), tiny_data(), steps=40, batch_size=8, live=False)
+    assert isinstance(result, TrainResult) and result.steps == 40
+    assert set(result.history) == {"l1", "total"}
+    assert all(len(v) == 40 for v in result.history.values())
+    # one loss term: total is exactly that term
+    assert result.history["total"] == result.history["l1"]
+    first, last = sum(result.history["l1"][:5]) / 5, sum(result.history["l1"][-5:]) / 5
+    assert last < 0.7 * first, (first, last)
+    assert result.seconds > 0 and result.checkpoint is None
+
+
+def test_adversarial_method_logs_generator_and_discriminator_terms():
+    torch.manual_seed(0)
+    result = train(Tiny(adversarial=True), tiny_data(), steps=3, batch_size=4, live=False)
+    assert set(result.history) == {"l1", "adv", "total", "d_real", "d_fake", "d_total"}
+    for i in range(3):
+        h = result.history
+        assert math.isclose(h["total"][i], h["l1"][i] + h["adv"][i], rel_tol=1e-6)
+        assert math.isclose(h["d_total"][i], h["d_real"][i] + h["d_fake"][i], rel_tol=1e-6)
+
+
+def test_discriminator_only_moves_with_its_own_optimiser():
+    """d_lr=0 freezes the discriminator although the generator's loss flows through it."""
+    torch.manual_seed(0)
+    method = Tiny(adversarial=True)
+    d_before = {k: v.clone() for k, v in method.discriminators.state_dict().items()}
+    g_before = method.net[0].weight.clone()
+    train(method, tiny_data(), steps=3, batch_size=4, live=False, d_lr=0.0)
+    for k, v in method.discriminators.state_dict().items():
+        assert torch.equal(v, d_before[k]), k
+    assert not torch.equal(method.net[0].weight, g_before)
+
+
+class _NanAt(Tiny):
+    """Loss 'l1' becomes NaN from the ``bad_step``-th call on."""
+
+    def __init__(self, bad_step: int, **kw):
+        super().__init__(**kw)
+        self.bad_step, self.calls = bad_step, 0
+
+    def generator_losses(self, image, mask):
+        self.calls += 1
+        out = super().generator_losses(image, mask)
+        if self.calls >= self.bad_step:
+            out["l1"] = out["l1"] * float("nan")
+        return out
+
+
+def test_nan_loss_stops_with_the_loss_name_step_and_last_good_checkpoint(tmp_path):
+    torch.manual_seed(0)
+    with pytest.raises(TrainingDiverged) as info:
+        train(_NanAt(5), tiny_data(), steps=8, batch_size=4, live=False, out_dir=tmp_path,
+              checkpoint_every=2)
+    err = info.value
+    assert (err.step, err.what, err.name) == (5, "loss", "l1")
+    assert "step 5" in str(err) and "'l1'" in str(err)
+    assert err.checkpoint == tmp_path / "step_00000004"
+    assert str(err.checkpoint) in str(err)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["latest.json", "step_00000004"]
+
+
+class _NanGrad(Tiny):
+    """A finite loss whose gradient w.r.t. ``net.2.bias`` is NaN: d/db sqrt(0*b) = 0*inf."""
+
+    def generator_losses(self, image, mask):
+        out = super().generator_losses(image, mask)
+        out["trap"] = torch.sqrt(self.net[2].bias * 0.0).sum()
+        return out
+
+
+def test_nan_gradient_names_the_parameter():
+    with pytest.raises(TrainingDiverged) as info:
+        train(_NanGrad(), tiny_data(), steps=2, batch_size=4, live=False)
+    assert info.value.what == "gradient of" and info.value.name == "net.2.bias"
+    assert info.value.step == 1 and "no checkpoint" in str(info.value)
+
+
+def test_periodic_and_final_evaluation():
+    pytest.importorskip("survey_lib.metrics")
+    images, masks = tiny_data(8, seed=1)
+    result = train(Tiny(), tiny_data(), steps=6, batch_size=4, live=False, eval_data=(images, masks),
+                   preset="smoke")  # smoke: eval_every = 4
+    assert [s for s, _ in result.evals] == [4, 6]
+    assert result.final is result.evals[-1][1]
+    assert result.final.n == 8 and math.isfinite(result.final.value("all", "hole_mae"))
+
+
+def test_cosine_and_step_schedules_follow_their_formulas():
+    method = Tiny()
+    trainer = Trainer(method, device=torch.device("cpu"), total_steps=10, schedule="cosine", lr=1.0)
+    images, masks = tiny_data(4)
+    lrs = []
+    for k in range(10):
+        trainer.step(images, masks, k + 1)
+        lrs.append(trainer.g_opt.param_groups[0]["lr"])
+    expected = [0.5 * (1 + math.cos(math.pi * k / 10)) for k in range(1, 11)]
+    assert lrs == pytest.approx(expected, abs=1e-12)
+    trainer = Trainer(Tiny(), device=torch.device("cpu"), total_steps=9, schedule="step", lr=1.0, gamma=0.5)
+    lrs = []
+    for k in range(9):
+        trainer.step(images, masks, k + 1)
+        lrs.append(trainer.g_opt.param_groups[0]["lr"])
+    assert lrs == pytest.approx([1, 1, 0.5, 0.5, 0.5, 0.25, 0.25, 0.25, 0.125])
+
+
+def test_gradient_clipping_bounds_the_norm():
+    trainer = Trainer(Tiny(), device=torch.device("cpu"), total_steps=1, clip_grad=1e-3)
+    trainer.step(*tiny_data(4))
+    norm = torch.nn.utils.get_total_norm([p.grad for p in trainer.g_params])
+    assert float(norm) <= 1e-3 * (1 + 1e-5)
+
+
+def test_adamw_option_uses_adamw_with_the_method_learning_rate():
+    trainer = Trainer(Tiny(adversarial=True), device=torch.device("cpu"), total_steps=1, optimizer="adamw")
+    assert isinstance(trainer.g_opt, torch.optim.AdamW)
+    assert trainer.g_opt.param_groups[0]["lr"] == Tiny.lr
+    assert trainer.d_opt.param_groups[0]["lr"] == Tiny.d_lr
+    assert trainer.g_opt.param_groups[0]["betas"] == Tiny.betas
+
+
+def test_same_seed_same_run():
+    data = tiny_data()
+    runs = []
+    for _ in range(2):
+        torch.manual_seed(3)
+        method = Tiny(noise=0.1)
+        train(method, data, steps=4, batch_size=4, live=False, seed=7)
+        runs.append(method.state_dict())
+    assert all(torch.equal(runs[0][k], runs[1][k]) for k in runs[0])
+
+
+def test_bad_inputs_fail_clearly():
+    images, masks = tiny_data(4)
+    with pytest.raises(InputError, match="generator_losses"):
+        train(nn.Conv2d(3, 3, 1), (images, masks), steps=1, live=False)
+    with pytest.raises(InputError, match="3-channel images but the data has 1"):
+        train(Tiny(), (images[:, :1], masks), steps=1, batch_size=2, live=False)
+    with pytest.raises(InputError, match=r"values must lie in \[0, 1\]"):
+        train(Tiny(), (images * 255, masks), steps=1, batch_size=2, live=False)
+    with pytest.raises(InputError, match="resume=True needs out_dir"):
+        train(Tiny(), (images, masks), steps=1, resume=True, live=False)
+    with pytest.raises(InputError, match="steps must be"):
+        train(Tiny(), (images, masks), steps=-1, live=False)
+    with pytest.raises(ValueError, match="optimizer must be one of"):
+        train(Tiny(), (images, masks), steps=1, batch_size=2, live=False, optimizer="sgd")
+
+
+class _Dataset(torch.utils.data.Dataset):
+    def __init__(self, images, masks):
+        self.images, self.masks = images, masks
+
+    def __len__(self):
+        return len(self.images)
+
+    def __getitem__(self, i):
+        return self.images[i], self.masks[i]
+
+
+def test_a_batch_with_the_wrong_layout_names_the_step():
+    images, masks = tiny_data(4)
+    with pytest.raises(InputError, match="batch of step 1: training masks must have shape"):
+        train(Tiny(), _Dataset(images, masks[:, 0]), steps=1, batch_size=2, live=False)
+
+
+class _RecordingPlot:
+    instances: list[_RecordingPlot] = []
+
+    def __init__(self, title="", every_s=None):
+        self.title, self.updates, self.closed = title, [], False
+        _RecordingPlot.instances.append(self)
+
+    def update(self, step, losses, preview=None):
+        self.updates.append((step, dict(losses), preview))
+
+    def close(self):
+        self.closed = True
+
+
+def test_live_mode_feeds_the_plot_with_losses_and_a_composite_preview(monkeypatch):
+    import survey_lib.viz as viz
+
+    monkeypatch.setattr(viz, "LivePlot", _RecordingPlot)
+    images, masks = tiny_data(8, seed=2)
+    train(Tiny(), tiny_data(), steps=3, batch_size=4, live=True, preset="smoke", preview=3,
+          eval_data=(images, masks))  # smoke: plot_every_s = 0 (then at least 5x a preview's time)
+    plot = _RecordingPlot.instances[-1]
+    assert plot.title == "tiny" and plot.closed
+    steps = [u[0] for u in plot.updates]
+    assert steps[0] == 1 and steps[-1] == 3 and steps == sorted(set(steps))
+    step, losses, preview = plot.updates[-1]
+    assert set(losses) == {"l1", "total"}
+    assert preview.shape == (3, 3, 16, 16)
+    # a composite: the known pixels of the preview are the eval images' own
+    known = (1 - masks[:3]).bool().expand(-1, 3, -1, -1)
+    assert torch.equal(preview[known], images[:3][known])
+
+
+def test_channels_last_trains_to_the_same_weights():
+    weights = []
+    for channels_last in (False, True):
+        torch.manual_seed(0)
+        method = Tiny(adversarial=True)
+        train(method, tiny_data(), steps=3, batch_size=4, live=False, channels_last=channels_last)
+        weights.append(method.state_dict())
+    for key, value in weights[0].items():
+        torch.testing.assert_close(weights[1][key], value, rtol=0, atol=1e-5, msg=key)
+
+
+class _RandomForward(Tiny):
+    """A stochastic method: ``forward`` itself draws random numbers (as samplers do)."""
+
+    def forward(self, image, mask):
+        return (super().forward(image, mask) + 0.01 * torch.rand_like(image)).clamp(0, 1)
+
+
+def test_previews_and_evaluations_do_not_change_the_training_run(monkeypatch):
+    """Previews are drawn on a wall-clock timer: they must not consume the training's RNG."""
+    import survey_lib.viz as viz
+
+    monkeypatch.setattr(viz, "LivePlot", _RecordingPlot)
+    eval_data = tiny_data(4, seed=3)
+    weights = []
+    for live, evals in ((False, None), (True, eval_data)):
+        torch.manual_seed(0)
+        method = _RandomForward(noise=0.1)
+        train(method, tiny_data(), steps=4, batch_size=4, live=live, eval_data=evals, preset="smoke")
+        weights.append(method.state_dict())
+    assert len(_RecordingPlot.instances[-1].updates) >= 2
+    for key, value in weights[0].items():
+        assert torch.equal(weights[1][key], value), key
