@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
@@ -43,6 +44,8 @@ META = "meta.json"
 MODEL = "model.safetensors"
 STATE_TENSORS = "state.safetensors"
 STATE_JSON = "state.json"
+# what a missing, truncated or garbled file raises while being read
+_READ_ERRORS = (OSError, ValueError, SafetensorError)
 
 
 class CheckpointError(ValueError):
@@ -279,6 +282,8 @@ def latest_checkpoint(out_dir: str | Path) -> Path | None:
 
 def resolve(path: str | Path) -> Path:
     """A checkpoint directory from either itself or a run's ``out_dir`` (its latest)."""
+    if not isinstance(path, (str, Path)):
+        raise CheckpointError(f"a checkpoint path must be a str or pathlib.Path, got {type(path).__name__}")
     p = Path(path)
     if (p / META).is_file():
         return p
@@ -317,8 +322,9 @@ def read_train_state(path: str | Path) -> dict[str, Any]:
     try:
         tensors = load_file(str(ckpt / STATE_TENSORS))
         encoded = json.loads((ckpt / STATE_JSON).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as err:
-        raise CheckpointError(f"cannot read the training state of {ckpt}: {err}") from None
+    except _READ_ERRORS as err:
+        raise CheckpointError(f"cannot read the training state of {ckpt} (corrupt or incomplete "
+                              f"file?): {err}") from None
     return decode_state(encoded, tensors)
 
 
@@ -355,8 +361,8 @@ def load_weights(method: nn.Module, path: str | Path) -> dict[str, Any]:
         )
     try:
         saved = load_file(str(ckpt / MODEL))
-    except (OSError, ValueError) as err:
-        raise CheckpointError(f"cannot read the weights in {ckpt}: {err}") from None
+    except _READ_ERRORS as err:
+        raise CheckpointError(f"cannot read the weights in {ckpt} (corrupt or incomplete file?): {err}") from None
     problems = _architecture_problems(method.state_dict(), saved)
     if problems:
         raise CheckpointError(
@@ -391,6 +397,10 @@ def load_method(path: str | Path, device: str | torch.device = "cpu") -> nn.Modu
             f"{meta['path']} does not record how to build {info.get('name')!r}; build the model "
             "yourself and call survey_lib.checkpoint.load_weights(model, path)"
         )
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError) as err:
+        raise CheckpointError(f"device must be a torch device such as 'cpu' or 'cuda', got {device!r}") from err
     from survey_lib.models import registry
 
     reg_name = info.get("registry_name")

@@ -4,8 +4,8 @@
 * ``train --method M --data D [--preset P] [--masks K] [--steps N] [--out DIR] [--resume]``
   — train a registered learned method on a built-in data set (also under
   ``torchrun --nproc_per_node=N -m survey_lib train ...``).
-* ``eval (--checkpoint C | --method M) --data D --masks K`` — the per-hole-ratio table
-  of a trained checkpoint or of a classical method.
+* ``eval (--checkpoint C | --method M) --data D --masks K [--split S] [--n N]`` — the
+  per-hole-ratio table of a trained checkpoint or of a classical method.
 * ``inpaint IMAGE --mask MASK.png --method M [--checkpoint C] --out OUT.png`` — fill
   one image of any size.
 
@@ -118,8 +118,16 @@ def cmd_train(args: argparse.Namespace) -> int:
     p = _preset(args.preset)
     size = _size_for(args.data, p)
     ds = _dataset(args, "train", size, p.train_images)
-    eval_ds = _dataset(args, "test", size, p.eval_images)
-    eval_data = sample_batch(eval_ds, len(eval_ds))
+    try:
+        eval_ds = _dataset(args, "test", size, p.eval_images)
+    except InputError as err:
+        if args.data != "folder":
+            raise
+        # a small folder can have no file in its 10 % test split: train anyway, say so
+        warnings.warn(f"training without a held-out evaluation: {err}", stacklevel=1)
+        eval_data = None
+    else:
+        eval_data = sample_batch(eval_ds, len(eval_ds))
     method = build(args.method, channels=ds.channels, preset=p)
     out = args.out or f"runs/{args.method}-{args.data}"
     result = train(method, ds, preset=p, steps=args.steps, batch_size=args.batch_size,
@@ -149,6 +157,13 @@ def _load_learned(checkpoint: str) -> tuple[Any, dict[str, Any]]:
     return method, meta
 
 
+def _check_same_method(meta: dict[str, Any], method: str | None) -> None:
+    """``--method`` given with ``--checkpoint`` must name the method the checkpoint holds."""
+    saved = meta["method"].get("registry_name") or meta["method"].get("name")
+    if method is not None and saved != method:
+        raise CliError(f"checkpoint {meta['path']} holds method {saved!r}, not --method {method!r}")
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     from survey_lib.data import sample_batch
     from survey_lib.metrics import evaluate
@@ -157,6 +172,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     p = _preset(args.preset)
     if args.checkpoint is not None:
         method, meta = _load_learned(args.checkpoint)
+        _check_same_method(meta, args.method)
         channels, height, width = meta["image_shape"]
         size: Any = (height, width)
     else:
@@ -165,24 +181,23 @@ def cmd_eval(args: argparse.Namespace) -> int:
         if get_info(args.method).kind == "learned":
             raise CliError(f"{args.method!r} is a learned method: pass --checkpoint with its trained weights")
         method, channels, size = build(args.method), None, _size_for(args.data, p)
-    ds = _dataset(args, "test", size, args.n or p.eval_images, channels)
+    ds = _dataset(args, args.split, size, p.eval_images if args.n is None else args.n, channels)
     images, masks = sample_batch(ds, len(ds))
     print(evaluate(method, images, masks).to_markdown())
     return 0
 
 
 def cmd_inpaint(args: argparse.Namespace) -> int:
-    from survey_lib.data.io import load_image, load_mask, save_image
+    from survey_lib.data.io import check_save_path, load_image, load_mask, save_image
     from survey_lib.models.registry import build, get_info
 
     info = get_info(args.method)
     if info.kind == "learned" and args.checkpoint is None:
         raise CliError(f"{args.method!r} is a learned method: pass --checkpoint with its trained weights")
+    check_save_path(args.out)  # a bad --out fails now, not after the work is done
     if args.checkpoint is not None:
         method, meta = _load_learned(args.checkpoint)
-        saved = meta["method"].get("registry_name") or meta["method"].get("name")
-        if saved != args.method:
-            raise CliError(f"checkpoint {meta['path']} holds method {saved!r}, not --method {args.method!r}")
+        _check_same_method(meta, args.method)
         channels, height, width = meta["image_shape"]
         image = load_image(args.image, channels=channels)
     else:
@@ -201,6 +216,17 @@ def cmd_inpaint(args: argparse.Namespace) -> int:
 
 
 # --- parser --------------------------------------------------------------------------------------
+
+def _positive_int(text: str) -> int:
+    """argparse type: an int >= 1 (so ``--n 0`` is refused, not read as "the default")."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m survey_lib", description=__doc__.split("\n\n")[0])
@@ -231,7 +257,10 @@ def build_parser() -> argparse.ArgumentParser:
     p_eval.add_argument("--checkpoint", default=None)
     p_eval.add_argument("--method", default=None)
     data_args(p_eval)
-    p_eval.add_argument("--n", type=int, default=None, help="number of test images (default: the preset's)")
+    p_eval.add_argument("--split", choices=("test", "train", "all"), default="test",
+                        help="which images: the held-out test split (default); 'all' (folder only) "
+                             "uses every image of --root")
+    p_eval.add_argument("--n", type=_positive_int, default=None, help="number of test images (default: the preset's)")
     p_eval.set_defaults(func=cmd_eval)
 
     p_inp = sub.add_parser("inpaint", help="fill the hole of one image")

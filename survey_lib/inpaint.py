@@ -19,7 +19,7 @@ from typing import Protocol, runtime_checkable
 
 import torch
 
-from survey_lib.data.checks import InputError, check_pair
+from survey_lib.data.checks import InputError, check_divisible, check_mask, check_pair
 
 
 @runtime_checkable
@@ -37,7 +37,14 @@ def blank_hole(image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 
 def composite(image: torch.Tensor, mask: torch.Tensor, prediction: torch.Tensor) -> torch.Tensor:
-    """``mask * prediction + (1 - mask) * image``: known pixels kept exactly, hole filled."""
+    """``mask * prediction + (1 - mask) * image``: known pixels kept exactly, hole filled.
+
+    The mask must match the image (B, 1, H, W) and be binary: a mismatched or soft mask
+    would otherwise broadcast into a wrong picture or fail deep inside torch.
+    """
+    if not isinstance(image, torch.Tensor) or not isinstance(prediction, torch.Tensor):
+        raise InputError("composite(image, mask, prediction) takes three tensors")
+    check_mask(mask, like=image, allow_empty=True, allow_full=True)
     if prediction.shape != image.shape:
         raise InputError(
             f"prediction of shape {tuple(prediction.shape)} does not match the image of shape "
@@ -53,8 +60,21 @@ def method_name(method: object) -> str:
 
 @torch.no_grad()
 def predict(method: Inpainter, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Validate, blank the hole, run ``method`` and check its raw prediction."""
+    """Validate, blank the hole, run ``method`` and check its raw prediction.
+
+    A method with a ``stride`` attribute (its total down-sampling, e.g. 16 for a U-Net
+    with four stride-2 stages) gets inputs whose height and width are multiples of it;
+    anything else is refused here, naming the method, instead of failing inside it.
+    """
+    if not callable(method):
+        raise InputError(
+            f"method must be callable as method(image, mask) -> prediction, got {type(method).__name__} "
+            f"{method!r:.60}; build one with survey_lib.models.registry.build(name)"
+        )
     image, mask = check_pair(image, mask)
+    stride = getattr(method, "stride", 1)
+    if isinstance(stride, int) and not isinstance(stride, bool) and stride > 1:
+        check_divisible(image, stride, method_name(method))
     module = method if isinstance(method, torch.nn.Module) else None
     was_training = module.training if module is not None else False
     if module is not None:

@@ -156,11 +156,11 @@ class Trainer:
         ctx: dist_util.DistContext | None = None,
     ) -> None:
         if optimizer not in OPTIMIZERS:
-            raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {optimizer!r}")
+            raise InputError(f"optimizer must be one of {OPTIMIZERS}, got {optimizer!r}")
         if schedule not in SCHEDULES:
-            raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
+            raise InputError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
         if clip_grad is not None and not clip_grad > 0:
-            raise ValueError(f"clip_grad must be a positive number or None, got {clip_grad}")
+            raise InputError(f"clip_grad must be a positive number or None, got {clip_grad}")
         self.method, self.device = method, device
         self.ctx = ctx or dist_util.DistContext()
         self.channels_last = channels_last
@@ -306,6 +306,51 @@ def _as_dataset(data: Any) -> torch.utils.data.Dataset:
     if len(data) == 0:
         raise InputError("data is empty (length 0)")
     return data
+
+
+def _check_options(*, seed: object, lr: object, d_lr: object, betas: object, checkpoint_every: object,
+                   num_workers: object, keep_checkpoints: object, out_dir: object) -> None:
+    """Refuse bad options before anything is built (torch would fail later, less clearly)."""
+    def is_int(v: object) -> bool:
+        return isinstance(v, int) and not isinstance(v, bool)
+
+    if not is_int(seed) or seed < 0:  # type: ignore[operator]
+        raise InputError(f"seed must be a non-negative int, got {seed!r}")
+    for name, value in (("lr", lr), ("d_lr", d_lr)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                  or not math.isfinite(value) or value < 0):
+            raise InputError(f"{name} must be a learning rate >= 0 (0 freezes) or None, got {value!r}")
+    if betas is not None:
+        ok = isinstance(betas, (tuple, list)) and len(betas) == 2 and all(
+            isinstance(b, (int, float)) and not isinstance(b, bool) and 0.0 <= b < 1.0 for b in betas)
+        if not ok:
+            raise InputError(f"betas must be two numbers in [0, 1) (Adam's beta1, beta2), got {betas!r}")
+    if checkpoint_every is not None and (not is_int(checkpoint_every) or checkpoint_every < 1):  # type: ignore[operator]
+        raise InputError(f"checkpoint_every must be a positive int (steps) or None, got {checkpoint_every!r}")
+    if num_workers is not None and (not is_int(num_workers) or num_workers < 0):  # type: ignore[operator]
+        raise InputError(f"num_workers must be a non-negative int or None, got {num_workers!r}")
+    if not is_int(keep_checkpoints) or keep_checkpoints < 0:  # type: ignore[operator]
+        raise InputError(f"keep_checkpoints must be a non-negative int (0 keeps all), got {keep_checkpoints!r}")
+    if out_dir is not None:
+        if not isinstance(out_dir, (str, Path)):
+            raise InputError(f"out_dir must be a str or pathlib.Path, got {type(out_dir).__name__}")
+        if Path(out_dir).exists() and not Path(out_dir).is_dir():
+            raise InputError(f"out_dir {str(out_dir)!r} is a file; checkpoints need a directory")
+
+
+def _check_device(device: object) -> None:
+    """A device torch knows and this machine has (clear message instead of a driver error)."""
+    if device is None:
+        return
+    try:
+        dev = torch.device(device)  # type: ignore[arg-type]
+    except (RuntimeError, TypeError) as err:
+        raise InputError(f"device must be a torch device such as 'cpu', 'cuda' or 'mps', got {device!r}") from err
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise InputError(f"device={device!r} but CUDA is not available on this machine; use device='cpu'")
+    mps = getattr(torch.backends, "mps", None)
+    if dev.type == "mps" and not (mps is not None and mps.is_available()):
+        raise InputError(f"device={device!r} but Apple MPS is not available on this machine; use device='cpu'")
 
 
 def _check_batch(batch: Any, step: int, method: nn.Module, first: bool) -> tuple[torch.Tensor, torch.Tensor]:
@@ -518,6 +563,9 @@ def train(
             raise InputError(f"{name} must be a {'non-negative' if name == 'steps' else 'positive'} int, got {value!r}")
     if resume and out_dir is None:
         raise InputError("resume=True needs out_dir= (where the checkpoints are)")
+    _check_options(seed=seed, lr=lr, d_lr=d_lr, betas=betas, checkpoint_every=checkpoint_every,
+                   num_workers=num_workers, keep_checkpoints=keep_checkpoints, out_dir=out_dir)
+    _check_device(device)
     dataset = _as_dataset(data)
     if eval_data is not None:
         if not (isinstance(eval_data, (tuple, list)) and len(eval_data) == 2):

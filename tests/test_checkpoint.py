@@ -189,3 +189,18 @@ def test_a_preset_constructor_argument_is_saved_as_its_fields(tmp_path, monkeypa
     assert meta["method"]["init"]["preset"]["__preset__"]["name"] == "smoke"
     rebuilt = load_method(tmp_path)
     assert rebuilt.preset_name == "smoke" and rebuilt.net[0].out_channels == method.net[0].out_channels
+
+
+def test_truncated_or_garbled_files_are_checkpoint_errors(tmp_path):
+    """Regression: safetensors' own SafetensorError escaped (a traceback from the CLI)."""
+    train(Tiny(), tiny_data(8), steps=1, batch_size=4, live=False, out_dir=tmp_path)
+    ckpt = ckpt_io.latest_checkpoint(tmp_path)
+    (ckpt / "state.safetensors").write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{bad")
+    with pytest.raises(CheckpointError, match="cannot read the training state .*corrupt or incomplete"):
+        train(Tiny(), tiny_data(8), steps=2, batch_size=4, live=False, out_dir=tmp_path, resume=True)
+    model_file = ckpt / "model.safetensors"
+    model_file.write_bytes(model_file.read_bytes()[:100])
+    with pytest.raises(CheckpointError, match="cannot read the weights .*corrupt or incomplete"):
+        load_method(tmp_path)
+    with pytest.raises(CheckpointError, match="must be a str or pathlib.Path, got NoneType"):
+        load_method(None)

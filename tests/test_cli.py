@@ -145,6 +145,57 @@ def test_bad_arguments_and_files_give_one_line_and_status_2(tmp_path, files, cap
     assert err.count("\n") == 1 and "--method" in err
 
 
+def test_eval_and_inpaint_refuse_silent_mistakes(tmp_path, files, capsys, tiny_registered):
+    """Regressions: ``--n 0`` silently evaluated the preset's count; ``--method`` contradicting
+    ``--checkpoint`` was ignored by eval; a bad ``--out`` failed only after the work; a
+    truncated checkpoint escaped as a SafetensorError traceback."""
+    run = tmp_path / "run"
+    assert main(["train", "--method", "tiny", "--data", "shapes", "--preset", "smoke", "--steps", "1",
+                 "--batch-size", "4", "--out", str(run), "--quiet"]) == 0
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:
+        main(["eval", "--method", "telea", "--data", "shapes", "--n", "0"])
+    assert exit_info.value.code == 2 and "expected a positive integer, got 0" in capsys.readouterr().err
+    err = _run_fails(["eval", "--checkpoint", str(run), "--method", "telea", "--data", "shapes"], capsys)
+    assert "holds method 'tiny', not --method 'telea'" in err
+    err = _run_fails(["inpaint", str(files / "in.png"), "--mask", str(files / "mask.png"), "--method", "telea",
+                      "--out", str(tmp_path / "out.xyz")], capsys)
+    assert "unknown image extension '.xyz'" in err
+    err = _run_fails(["inpaint", str(files / "in.png"), "--mask", str(files / "in.png"), "--method", "telea",
+                      "--out", str(tmp_path / "o.png")], capsys)
+    assert "does not look like a mask" in err  # the photo given twice: not thresholded into noise
+    model_file = next(run.glob("step_*")) / "model.safetensors"
+    model_file.write_bytes(model_file.read_bytes()[:100])
+    err = _run_fails(["inpaint", str(files / "in.png"), "--mask", str(files / "mask.png"), "--method", "tiny",
+                      "--checkpoint", str(run), "--out", str(tmp_path / "o.png")], capsys)
+    assert "cannot read the weights" in err and "corrupt" in err
+    assert not (tmp_path / "o.png").exists()
+
+
+def test_a_small_folder_trains_and_evaluates_from_the_command_line(tmp_path, capsys, tiny_registered):
+    """Regression: a folder with no file in its 10 % test split could not be used at all from
+    the CLI (the error advised split='all', which the CLI had no way to pass)."""
+    from survey_lib.data.folder import in_test_split
+
+    root = tmp_path / "photos"
+    root.mkdir()
+    names = [n for n in (f"p{i}.png" for i in range(20)) if not in_test_split(n, 0.1)][:2]
+    rng = np.random.default_rng(0)
+    for name in names:
+        Image.fromarray(rng.integers(0, 256, (40, 40, 3), dtype=np.uint8)).save(root / name)
+    run = tmp_path / "run"
+    with pytest.warns(UserWarning, match="training without a held-out evaluation"):
+        assert main(["train", "--method", "tiny", "--data", "folder", "--root", str(root), "--preset", "smoke",
+                     "--steps", "1", "--batch-size", "2", "--out", str(run), "--quiet"]) == 0
+    capsys.readouterr()
+    err = _run_fails(["eval", "--checkpoint", str(run), "--data", "folder", "--root", str(root), "--n", "2"],
+                     capsys)
+    assert "eval --split all" in err
+    assert main(["eval", "--checkpoint", str(run), "--data", "folder", "--root", str(root), "--split", "all",
+                 "--n", "2"]) == 0
+    assert "| all | 2 |" in capsys.readouterr().out
+
+
 def test_python_dash_m_entry_point(tmp_path):
     env = {**os.environ, "SURVEY_PRESET": "smoke", "OMP_NUM_THREADS": "1"}
     run = subprocess.run([sys.executable, "-m", "survey_lib", "inpaint", str(tmp_path / "x.png"),

@@ -148,3 +148,41 @@ def test_demo_images_and_masks() -> None:
 def test_demo_folder_is_small() -> None:
     total = sum(p.stat().st_size for p in DEMO_DIR.iterdir())
     assert total < 300 * 1024
+
+
+def test_a_photo_given_as_the_mask_is_refused(tmp_path: Path) -> None:
+    """Regression: a photo passed as the mask was thresholded into a noise 'mask' with a warning."""
+    ramp = np.tile(np.linspace(0, 255, 32).astype(np.uint8), (32, 1))  # mostly mid-grey
+    with pytest.raises(InputError, match=r"does not look like a mask: \d+% of its pixels are mid-grey"):
+        load_mask(_png(tmp_path / "photo.png", ramp))
+
+
+def test_save_image_refuses_unknown_extensions_and_paths_under_a_file(tmp_path: Path) -> None:
+    """Regression: Pillow's bare 'unknown file extension' ValueError, or FileExistsError from mkdir."""
+    with pytest.raises(InputError, match=r"unknown image extension '\.xyz'; use one of \.png"):
+        save_image(torch.rand(1, 3, 4, 4), tmp_path / "out.xyz")
+    with pytest.raises(InputError, match=r"unknown image extension '\(none\)'"):
+        save_image(torch.rand(1, 3, 4, 4), tmp_path / "out")
+    blocker = tmp_path / "file.png"
+    blocker.write_bytes(b"x")
+    with pytest.raises(InputError, match="is a file, not a directory"):
+        save_image(torch.rand(1, 3, 4, 4), blocker / "out.png")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file.png"]  # nothing written
+
+
+def test_folder_of_only_unreadable_files_says_so(tmp_path: Path) -> None:
+    """Regression: split='all' was told to 'use split=all' when every file was corrupt."""
+    from survey_lib.data import make_dataset
+
+    (tmp_path / "bad.png").write_bytes(b"not a png")
+    with pytest.warns(UserWarning, match="bad.png"), pytest.raises(InputError, match="no readable image file"):
+        make_dataset("folder", root=tmp_path, split="all", size=8)
+
+
+def test_checks_give_dtype_hints_and_validate_the_stride() -> None:
+    from survey_lib.data import check_divisible, check_image
+
+    with pytest.raises(InputError, match=r"got dtype torch.float16 \(convert it with .float\(\)\)"):
+        check_image(torch.rand(1, 3, 4, 4).half())
+    with pytest.raises(InputError, match="stride must be a positive int"):  # was ZeroDivisionError
+        check_divisible(torch.rand(1, 3, 8, 8), 0)

@@ -189,3 +189,27 @@ def test_bad_arguments_are_clear_errors() -> None:
 def test_mask_rng_streams_are_independent() -> None:
     a, b = mask_rng(0, 0).random(4), mask_rng(0, 1).random(4)
     assert not np.allclose(a, b)
+
+
+def test_bin_label_refuses_values_that_are_not_ratios() -> None:
+    """Regression: 1.5 or NaN silently got None, as if they were valid ratios outside the bins."""
+    for bad in (1.5, -0.1, float("nan")):
+        with pytest.raises(InputError, match="must be a hole ratio in"):
+            bin_label(bad)
+    assert bin_label(1.0) is None and bin_label(0.0) is None  # valid ratios outside 1-60 %
+
+
+def test_family_parameters_out_of_range_are_named() -> None:
+    """Regression: bad generator parameters failed as 'math domain error' / 'low >= high' or gave garbage."""
+    from functools import partial
+
+    from survey_lib.data import mask_drawing as draw
+
+    cases = [
+        (partial(draw.center_box, ratio=-5.0), r"center_box\(ratio=-5.0\): ratio must be a fraction"),
+        (partial(draw.random_boxes, max_boxes=0), "max_boxes must be a positive int"),
+        (partial(draw.in_ratio_bin, lo=-5.0, hi=0.3), "need 0 <= lo < hi <= 1"),
+    ]
+    for fn, message in cases:
+        with pytest.raises(InputError, match=message):
+            generate_masks(fn, 1, 16, 16)

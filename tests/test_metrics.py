@@ -463,3 +463,19 @@ def test_seam_error_zero_for_truth_and_grows_with_a_seam():
     inner = target.clone()
     inner[..., 7:9, 7:9] = 0.0
     assert float(seam_error(inner, target, mask)) == 0.0
+
+
+def test_boundary_ring_validates_its_mask_and_matches_a_hand_ring() -> None:
+    """Regression: a (B, H, W) or soft mask gave a plausible-looking but wrong ring."""
+    from survey_lib.metrics import boundary_ring
+
+    mask = torch.zeros(1, 1, 6, 6)
+    mask[..., 2:4, 2:4] = 1.0
+    expected = torch.zeros(6, 6)
+    expected[1:5, 1:5] = 1.0  # the 2x2 hole and the 1-pixel band around it, minus the core
+    # (erosion of a 2x2 hole is empty, so every hole pixel is on the ring)
+    assert torch.equal(boundary_ring(mask)[0, 0], expected)
+    with pytest.raises(InputError, match=r"must have shape \(B, 1, H, W\)"):
+        boundary_ring(mask[:, 0])
+    with pytest.raises(InputError, match="must be binary"):
+        boundary_ring(mask * 0.5)

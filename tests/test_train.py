@@ -223,6 +223,31 @@ def test_bad_inputs_fail_clearly():
         train(Tiny(), (images, masks), steps=1, batch_size=2, live=False, optimizer="sgd")
 
 
+@pytest.mark.parametrize(("options", "message"), [
+    ({"seed": -1}, "seed must be a non-negative int"),  # was numpy's "expected non-negative integer"
+    ({"seed": "a"}, "seed must be a non-negative int"),  # was a TypeError about str + int
+    ({"device": "tpu"}, "device must be a torch device"),  # was torch's list of 20 device types
+    ({"lr": float("nan")}, "lr must be a learning rate >= 0"),
+    ({"betas": (1.5, 0.9)}, r"betas must be two numbers in \[0, 1\)"),
+    ({"checkpoint_every": -1}, "checkpoint_every must be a positive int"),  # was: saved every step
+    ({"num_workers": -1}, "num_workers must be a non-negative int"),
+    ({"keep_checkpoints": -1}, "keep_checkpoints must be a non-negative int"),
+])
+def test_bad_options_fail_before_training(options, message):
+    with pytest.raises(InputError, match=message):
+        train(Tiny(), tiny_data(4), steps=1, batch_size=2, live=False, **options)
+
+
+def test_unavailable_device_and_a_file_as_out_dir_are_named(tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(InputError, match="CUDA is not available on this machine"):
+        train(Tiny(), tiny_data(4), steps=1, batch_size=2, live=False, device="cuda")
+    blocker = tmp_path / "run.txt"
+    blocker.write_text("x")
+    with pytest.raises(InputError, match="is a file; checkpoints need a directory"):  # was FileExistsError
+        train(Tiny(), tiny_data(4), steps=1, batch_size=2, live=False, out_dir=blocker)
+
+
 class _Dataset(torch.utils.data.Dataset):
     def __init__(self, images, masks):
         self.images, self.masks = images, masks

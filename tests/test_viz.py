@@ -201,7 +201,9 @@ def test_plot_bins_with_real_eval_tables():
     table = EvalTable("m", {"hole_psnr": np.array([20.0, 10.0, 14.0])}, ratios, ["1-10%", "10-20%", "10-20%"])
     fig = viz.plot_bins({"m": table}, metric="hole_psnr")
     y = np.asarray(fig.axes[0].get_lines()[0].get_ydata(), dtype=float)
-    assert y[0] == 20.0 and y[1] == 12.0 and np.isnan(y[2:]).all()
+    # a bin's PSNR is the PSNR of its mean MSE (EvalTable): 10 dB -> MSE 0.1, 14 dB -> 10**-1.4
+    expected = -10.0 * np.log10((10**-1.0 + 10**-1.4) / 2)
+    assert y[0] == pytest.approx(20.0) and y[1] == pytest.approx(expected) and np.isnan(y[2:]).all()
 
 
 def test_plot_bins_rejects_bad_input():
@@ -380,3 +382,22 @@ def test_liveplot_rejects_bad_settings():
         viz.LivePlot(every_s=-1)
     with pytest.raises(InputError, match="log_scale"):
         viz.LivePlot(every_s=0, log_scale="maybe")
+
+
+def test_bad_scores_sizes_and_preview_counts_are_clear_errors():
+    """Regression: short scores gave an IndexError, max_preview=0 a numpy error at draw time,
+    and non-positive figure sizes were accepted."""
+    x, m = _batch(2), _mask(2)
+    with pytest.raises(InputError, match=r"scores\['a'\] needs one value per row shown \(2\), got 1"):
+        viz.show_inpainting(x, m, {"a": x}, n=2, scores={"a": [31.25]})
+    with pytest.raises(InputError, match=r"scores\['b'\] names no method"):
+        viz.show_inpainting(x, m, {"a": x}, n=2, scores={"b": [1.0, 2.0]})
+    with pytest.raises(InputError, match="max_preview must be a positive int"):
+        viz.LivePlot(every_s=0, max_preview=0)
+    with pytest.raises(InputError, match="width must be a positive number"):
+        viz.plot_taxonomy(width=-1)
+    from survey_lib.metrics import EvalTable
+
+    table = EvalTable("m", {"hole_psnr": np.array([20.0])}, np.array([0.05]), ["1-10%"])
+    with pytest.raises(InputError, match="size must be a positive number"):
+        viz.plot_bins({"m": table}, size=0)

@@ -256,3 +256,25 @@ def test_picker_widget_builds_headless_and_inpaints_on_click():
     picker._run_selected()
     assert "no hole" in picker._table.value  # a message in the widget, not a traceback
     assert widget.children[0] is picker.painter.widget
+
+
+def test_bad_painter_arguments_are_clear_errors():
+    """Regression: initial_strokes=[3] raised a TypeError about '*' and scale=2.5 became 2."""
+    with pytest.raises(InputError, match=r"initial_strokes\[0\] must be a Stroke or a \(points, radius\) pair"):
+        MaskPainter(_image(), initial_strokes=[3])
+    with pytest.raises(InputError, match="scale must be a positive int"):
+        MaskPainter(_image(), scale=2.5)
+    with pytest.raises(InputError, match="height must be a positive int"):
+        rasterize([], -1, 4)
+
+
+def test_explorer_keeps_its_state_when_a_parameter_is_refused():
+    """Regression: a bad value was stored first, so every later call failed too."""
+    explorer = MaskExplorer("center", n=2, size=16)
+    before = explorer.masks.clone()
+    with pytest.raises(InputError, match="ratio must be a fraction"):
+        explorer.set(ratio=-5)
+    with pytest.raises(InputError, match="parameter 'ratio' of 'center' must be a float"):
+        explorer.set(ratio="abc")
+    assert explorer.params == {"ratio": 0.25} and torch.equal(explorer.masks, before)
+    assert explorer.set(ratio=0.5).mean().item() == 11 * 11 / 256  # side round(16 * sqrt(0.5)) = 11

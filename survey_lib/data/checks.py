@@ -38,7 +38,11 @@ def check_image(image: object, name: str = "image", channels: tuple[int, ...] = 
         hint = " (add a batch dimension with .unsqueeze(0))" if image.ndim == 3 else ""
         raise InputError(f"{name} must have shape (B, C, H, W), got shape {tuple(image.shape)}{hint}")
     if image.dtype != torch.float32:
-        hint = " (divide uint8 images by 255 and call .float())" if image.dtype == torch.uint8 else ""
+        hint = ""
+        if image.dtype == torch.uint8:
+            hint = " (divide uint8 images by 255 and call .float())"
+        elif image.is_floating_point():
+            hint = " (convert it with .float())"
         raise InputError(f"{name} must be float32 in [0, 1], got dtype {image.dtype}{hint}")
     if image.shape[1] not in channels:
         raise InputError(
@@ -121,6 +125,10 @@ def check_pair(image: object, mask: object, **mask_kwargs: bool) -> tuple[torch.
 
 def check_divisible(x: torch.Tensor, stride: int, who: str = "this model") -> torch.Tensor:
     """Check that H and W are multiples of ``stride`` (a model's total downsampling)."""
+    if isinstance(stride, bool) or not isinstance(stride, int) or stride < 1:
+        raise InputError(f"stride must be a positive int (a model's total down-sampling), got {stride!r}")
+    if not isinstance(x, torch.Tensor) or x.ndim < 2:
+        raise InputError(f"expected an image tensor (..., H, W), got {_describe(x)}")
     h, w = x.shape[-2:]
     if h % stride or w % stride:
         up_h, up_w = -(-h // stride) * stride, -(-w // stride) * stride

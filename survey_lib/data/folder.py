@@ -117,9 +117,12 @@ class Folder(ImageSource):
             files = [p for p in files
                      if in_test_split(p.relative_to(self.root).as_posix(), self.test_fraction) == want_test]
         if not files:
+            if self.split == "all":  # every file failed the header check (warned above)
+                raise InputError(f"image folder {str(self.root)!r} has no readable image file: "
+                                 "every image file in it failed to open (see the warning above)")
             raise InputError(
                 f"image folder {str(self.root)!r} has no readable image in the {self.split!r} split "
-                f"(test_fraction={self.test_fraction}); use split='all' or add images"
+                f"(test_fraction={self.test_fraction}); use split='all' (CLI: eval --split all) or add images"
             )
         self.files: list[Path] = files
         self.failed: set[Path] = set()

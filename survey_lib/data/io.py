@@ -24,6 +24,10 @@ from survey_lib.data.base import check_channels, parse_size, resize_cover_crop
 from survey_lib.data.checks import InputError, check_image
 
 AMBIGUOUS_BAND = (0.4, 0.6)  # "auto" polarity warns when the white share falls in here
+# A mask file whose pixels are mostly mid-grey (neither near black nor near white) is not
+# a mask at all (typically a photo passed by mistake): thresholding it would give noise.
+MID_GREY = (0.1, 0.9)
+MAX_MID_GREY_SHARE = 0.25
 
 
 def _as_path(path: object, what: str) -> Path:
@@ -83,6 +87,32 @@ def load_image(path: str | Path, size: object = None, channels: int | None = Non
     return torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1))).float().unsqueeze(0)
 
 
+def check_save_path(path: object) -> Path:
+    """Validate where :func:`save_image` will write, before any work is done.
+
+    The format comes from the extension, so it must be one Pillow can write; the parent
+    must be (or become) a directory and the path itself must not be one.
+    """
+    if not isinstance(path, (str, Path)):
+        raise InputError(f"path must be a str or pathlib.Path, got {type(path).__name__}")
+    out = Path(path).expanduser()
+    Image.init()
+    writable = sorted(ext for ext, fmt in Image.registered_extensions().items() if fmt in Image.SAVE)
+    if out.suffix.lower() not in writable:
+        common = ", ".join(e for e in (".png", ".jpg", ".bmp", ".tif", ".webp") if e in writable)
+        raise InputError(
+            f"cannot write {str(out)!r}: unknown image extension {out.suffix or '(none)'!r}; "
+            f"use one of {common} (PNG is lossless)")
+    if out.is_dir():
+        raise InputError(f"cannot write {str(out)!r}: it is a directory; give a file name such as out.png")
+    for parent in out.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise InputError(f"cannot write {str(out)!r}: {str(parent)!r} is a file, not a directory")
+            break
+    return out
+
+
 def save_image(image: torch.Tensor, path: str | Path) -> Path:
     """Write an image (1, C, H, W) or (C, H, W) in [0, 1] (or a mask, white = hole) as 8-bit.
 
@@ -93,10 +123,8 @@ def save_image(image: torch.Tensor, path: str | Path) -> Path:
     check_image(image, "image")
     if image.shape[0] != 1:
         raise InputError(f"save_image writes one image, got a batch of {image.shape[0]}; index it: image[i:i+1]")
-    if not isinstance(path, (str, Path)):
-        raise InputError(f"path must be a str or pathlib.Path, got {type(path).__name__}")
+    out = check_save_path(path)
     arr = (image[0].detach().cpu().permute(1, 2, 0).numpy() * 255.0 + 0.5).astype(np.uint8)
-    out = Path(path).expanduser()
     out.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(arr[:, :, 0] if arr.shape[2] == 1 else arr).save(out)
     return out
@@ -123,6 +151,12 @@ def load_mask(path: str | Path, hole: str = "auto", size: object = None) -> torc
     if grey.ndim == 3:
         grey = grey[:, :, 0]
     binary = (grey == 0.0) | (grey == 1.0)
+    mid_share = float(((grey > MID_GREY[0]) & (grey < MID_GREY[1])).mean())
+    if mid_share > MAX_MID_GREY_SHARE:
+        raise InputError(
+            f"mask {str(p)!r} does not look like a mask: {mid_share:.0%} of its pixels are mid-grey "
+            "(neither near black nor near white). A mask file is black and white (one colour marks "
+            "the hole); was a photo given as the mask?")
     if not binary.all():
         share = 1.0 - float(binary.mean())
         warnings.warn(

@@ -40,6 +40,8 @@ def center_box(rng: np.random.Generator, height: int, width: int, ratio: float =
     half-side centre square. ``rng`` is unused: the centre hole is the same every time.
     """
     del rng
+    if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not 0.0 < ratio <= 1.0:
+        raise ValueError(f"ratio must be a fraction of the image in (0, 1], got {ratio!r}")
     side = math.sqrt(ratio)
     bh = min(max(1, round(height * side)), height)
     bw = min(max(1, round(width * side)), width)
@@ -50,6 +52,8 @@ def center_box(rng: np.random.Generator, height: int, width: int, ratio: float =
 
 def random_boxes(rng: np.random.Generator, height: int, width: int, max_boxes: int = 3) -> np.ndarray:
     """1 to ``max_boxes`` axis-aligned rectangles, each side 10-40 % of the image side."""
+    if isinstance(max_boxes, bool) or not isinstance(max_boxes, (int, np.integer)) or max_boxes < 1:
+        raise ValueError(f"max_boxes must be a positive int, got {max_boxes!r}")
     n = int(rng.integers(1, max_boxes + 1))
     bh = np.maximum(1, (rng.uniform(0.1, 0.4, n) * height).astype(int))
     bw = np.maximum(1, (rng.uniform(0.1, 0.4, n) * width).astype(int))
@@ -209,6 +213,8 @@ def in_ratio_bin(rng: np.random.Generator, height: int, width: int, lo: float, h
     field so the border looks organic) become the hole. The ratio is therefore exactly
     ``k / (H * W)``, and the growth is deterministic given ``rng``.
     """
+    if not 0.0 <= lo < hi <= 1.0:
+        raise ValueError(f"need 0 <= lo < hi <= 1 (hole-ratio fractions), got lo={lo!r}, hi={hi!r}")
     n_pixels = height * width
     k_min, k_max = ratio_bounds(lo, hi, n_pixels)
     if k_min > k_max:

@@ -52,7 +52,10 @@ def hole_ratio(masks: torch.Tensor) -> torch.Tensor:
 
 
 def bin_label(ratio: float | torch.Tensor) -> str | None:
-    """The bin label ("1-10%", ..., "50-60%") of a hole ratio, or None outside 1-60 %."""
+    """The bin label ("1-10%", ..., "50-60%") of a hole ratio, or None outside 1-60 %.
+
+    A value outside [0, 1] (or NaN) is not a hole ratio and raises :class:`InputError`.
+    """
     if isinstance(ratio, torch.Tensor):
         if ratio.numel() != 1:
             raise InputError(f"ratio must be one number, got a tensor of shape {tuple(ratio.shape)}")
@@ -60,6 +63,8 @@ def bin_label(ratio: float | torch.Tensor) -> str | None:
     if isinstance(ratio, bool) or not isinstance(ratio, (int, float, np.floating, np.integer)):
         raise InputError(f"ratio must be a number in [0, 1], got {type(ratio).__name__}")
     r = float(ratio)
+    if not 0.0 <= r <= 1.0:  # also NaN: a hole ratio is a fraction of the pixels
+        raise InputError(f"ratio must be a hole ratio in [0, 1], got {ratio!r}")
     for i, (lo, hi) in enumerate(RATIO_BINS):
         last = i == len(RATIO_BINS) - 1
         if lo <= r < hi or (last and r == hi):

@@ -13,11 +13,21 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from survey_lib.data.checks import check_mask
 from survey_lib.metrics.pixel import check_pred_target
 
 
 def boundary_ring(mask: torch.Tensor) -> torch.Tensor:
-    """(B, 1, H, W) 0/1 map of pixels within one pixel of the hole boundary, on either side."""
+    """(B, 1, H, W) 0/1 map of pixels within one pixel of the hole boundary, on either side.
+
+    ``mask``: float32 (B, 1, H, W), 1 = hole (validated: a (B, H, W) or soft mask would
+    give a plausible-looking but wrong ring).
+    """
+    check_mask(mask, "mask", allow_empty=True, allow_full=True)
+    return _ring(mask)
+
+
+def _ring(mask: torch.Tensor) -> torch.Tensor:
     dilated = F.max_pool2d(mask, 3, stride=1, padding=1)
     eroded = -F.max_pool2d(-mask, 3, stride=1, padding=1)
     return dilated - eroded
@@ -38,7 +48,7 @@ def seam_error(composite: torch.Tensor, target: torch.Tensor, mask: torch.Tensor
     the target), not the raw prediction.
     """
     composite, target, mask = check_pred_target(composite, target, mask)
-    ring = boundary_ring(mask.double())
+    ring = _ring(mask.double())
     cx, cy = _gradients(composite.double())
     tx, ty = _gradients(target.double())
     diff = ((cx - tx).abs() + (cy - ty).abs()) / 2

@@ -60,6 +60,8 @@ def plot_bins(
             table.value("all", metric)
         except KeyError as err:
             raise InputError(f"tables[{name!r}] has no metric {metric!r}: {err}") from None
+    if isinstance(size, bool) or not isinstance(size, (int, float)) or not size > 0:
+        raise InputError(f"size must be a positive number of inches, got {size!r}")
     labels = list(bins) if bins is not None else _bin_labels()
     fig = new_figure(1.6 * size, size)
     ax = fig.add_subplot(1, 1, 1)
@@ -89,6 +91,8 @@ def plot_taxonomy(width: float = 14.0) -> Figure:
     """
     from survey_lib.taxonomy import TAXONOMY
 
+    if isinstance(width, bool) or not isinstance(width, (int, float)) or not width > 0:
+        raise InputError(f"width must be a positive number of inches, got {width!r}")
     width = float(width)
     rows = max(len(branch.leaves) for branch in TAXONOMY)
     fig = new_figure(width, 0.75 * rows + 1.2, layout=None)

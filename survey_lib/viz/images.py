@@ -97,6 +97,22 @@ def _predictions(predictions: object, like: torch.Tensor) -> dict[str, torch.Ten
     return out
 
 
+def _check_scores(scores: object, preds: Mapping[str, torch.Tensor], rows: int) -> None:
+    """``scores`` must map method names to at least one number per row shown."""
+    if scores is None:
+        return
+    if not isinstance(scores, Mapping):
+        raise InputError(f"scores must be a dict {{method name: per-image values}}, got {type(scores).__name__}")
+    for name, values in scores.items():
+        if name not in preds:
+            raise InputError(f"scores[{name!r}] names no method in predictions ({', '.join(preds) or 'none'})")
+        if isinstance(values, torch.Tensor):
+            values = values.detach().flatten().tolist()
+        if isinstance(values, (str, bytes)) or not isinstance(values, Sequence) or len(values) < rows:
+            got = len(values) if isinstance(values, Sequence) else type(values).__name__
+            raise InputError(f"scores[{name!r}] needs one value per row shown ({rows}), got {got}")
+
+
 def show_inpainting(
     image: torch.Tensor,
     mask: torch.Tensor,
@@ -119,6 +135,7 @@ def show_inpainting(
     preds = _predictions(predictions, img)
     rows = min(check_count(n, "n"), img.shape[0])
     size = check_positive(size, "size")
+    _check_scores(scores, preds, rows)
     masked = overlay_mask(img * (1.0 - m), m, alpha=1.0)
     columns = [("masked input", masked)]
     columns += [(name, composite(img, m, p)) for name, p in preds.items()]

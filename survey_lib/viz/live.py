@@ -63,7 +63,9 @@ class LivePlot:
         self.title = str(title)
         self.every_s = float(every_s)
         self.log_scale = log_scale
-        self.max_preview = int(max_preview)
+        if isinstance(max_preview, bool) or not isinstance(max_preview, int) or max_preview < 1:
+            raise InputError(f"max_preview must be a positive int (images shown), got {max_preview!r}")
+        self.max_preview = max_preview
         self.stdout = bool(stdout)
         self._clock = clock or time.monotonic
         self._display = display if display is not None else (_env.display if _env.in_kernel() else None)

@@ -76,11 +76,12 @@ class MaskExplorer:
 
         Changing the family resets the parameters to that family's defaults.
         """
+        new_family, new_params = self.family, dict(self.params)
         if family is not None:
             if family not in self.families():
                 raise InputError(f"unknown mask family {family!r}; choose one of {', '.join(self.families())}")
             if family != self.family:
-                self.family, self.params = family, family_parameters(family)
+                new_family, new_params = family, family_parameters(family)
         for value, label in ((seed, "seed"), (n, "n"), (size, "size")):
             if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
                 raise InputError(f"{label} must be an int, got {value!r}")
@@ -88,20 +89,34 @@ class MaskExplorer:
             raise InputError(f"n must be at least 1, got {n}")
         if size is not None and size < 2:
             raise InputError(f"size must be at least 2 pixels, got {size}")
-        unknown = set(params) - set(self.params)
+        unknown = set(params) - set(new_params)
         if unknown:
             raise InputError(
-                f"mask family {self.family!r} has no parameter(s) {sorted(unknown)}; it has {sorted(self.params)}"
+                f"mask family {new_family!r} has no parameter(s) {sorted(unknown)}; it has {sorted(new_params)}"
             )
+        for key, value in params.items():
+            kind = type(new_params[key])
+            ok = isinstance(value, bool) if kind is bool else (
+                isinstance(value, (int, float)) and not isinstance(value, bool) and (kind is float or float(value).is_integer()))
+            if not ok:
+                raise InputError(f"parameter {key!r} of {new_family!r} must be a {kind.__name__}, got {value!r}")
+            new_params[key] = kind(value)
+        # Apply, then draw: a combination the generator refuses (e.g. lo >= hi) leaves the
+        # explorer as it was, so a script or a widget can go on after the error.
+        old = (self.family, self.params, self.seed, self.n, self.size, self._masks)
+        self.family, self.params = new_family, new_params
         self.seed = self.seed if seed is None else seed
         self.n = self.n if n is None else n
         self.size = self.size if size is None else size
-        for key, value in params.items():
-            self.params[key] = type(self.params[key])(value)
         self._masks = None
+        try:
+            masks = self.masks
+        except InputError:
+            self.family, self.params, self.seed, self.n, self.size, self._masks = old
+            raise
         if self._widget is not None:
             self._refresh()
-        return self.masks
+        return masks
 
     def generator(self):  # -> a fn(rng, height, width) with the current parameters
         from survey_lib.data.masks import resolve_mask

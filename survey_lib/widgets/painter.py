@@ -45,9 +45,9 @@ class MaskPainter:
         self.image = single_image(image)
         self.height, self.width = self.image.shape[-2:]
         self.brush = self._check_brush(brush)
-        self.scale = display_scale(self.height, self.width) if scale is None else int(scale)
-        if self.scale < 1:
-            raise InputError(f"scale must be a positive int, got {scale!r}")
+        if scale is not None and (isinstance(scale, bool) or not isinstance(scale, int) or scale < 1):
+            raise InputError(f"scale must be a positive int (screen pixels per image pixel), got {scale!r}")
+        self.scale = display_scale(self.height, self.width) if scale is None else scale
         self._strokes: list[Stroke] = []
         self._listeners: list[Callable[[MaskPainter], None]] = []
         self._cache: tuple[int, np.ndarray] | None = None
@@ -56,8 +56,16 @@ class MaskPainter:
         self._drag: list[Point] | None = None
         if initial_strokes is None:
             initial_strokes = [example_stroke(self.height, self.width, self.brush / 2)]
-        for item in initial_strokes:
-            s = item if isinstance(item, Stroke) else make_stroke(*item)
+        if isinstance(initial_strokes, (str, bytes)) or not isinstance(initial_strokes, Sequence):
+            raise InputError(f"initial_strokes must be a list of strokes, got {type(initial_strokes).__name__}")
+        for i, item in enumerate(initial_strokes):
+            if isinstance(item, Stroke):
+                s = item
+            elif isinstance(item, Sequence) and not isinstance(item, (str, bytes)) and len(item) == 2:
+                s = make_stroke(*item)
+            else:
+                raise InputError(
+                    f"initial_strokes[{i}] must be a Stroke or a (points, radius) pair, got {item!r:.80}")
             self._strokes.append(make_stroke(s.points, s.radius))
         self._changed(redraw=False)
 

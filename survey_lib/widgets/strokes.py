@@ -69,6 +69,9 @@ def _segment_footprint(mask: np.ndarray, p0: Point, p1: Point, radius: float) ->
 
 def rasterize(strokes: Sequence[Stroke], height: int, width: int) -> np.ndarray:
     """The union of the strokes' footprints as an (H, W) bool array (True = hole)."""
+    for value, name in ((height, "height"), (width, "width")):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise InputError(f"{name} must be a positive int (pixels), got {value!r}")
     mask = np.zeros((height, width), dtype=bool)
     for stroke in strokes:
         pts = stroke.points
