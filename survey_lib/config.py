@@ -57,7 +57,7 @@ class Preset:
 PRESETS: dict[str, Preset] = {
     "smoke": Preset(
         name="smoke", image_size=32, glyph_size=32, batch_size=8, steps=8, width=8,
-        train_images=64, eval_images=16, eval_every=4, plot_every_s=0.0,
+        train_images=64, eval_images=16, eval_every=4, plot_every_s=1.0,
         diffusion_steps=20, sample_steps=10, num_workers=0, amp=False,
     ),
     "cpu": Preset(

@@ -422,6 +422,7 @@ class _Live:
         self.bar = self.plot = None
         self._sums: dict[str, float] = {}
         self._count = 0
+        self._drawn = 0
         self._last = time.perf_counter()
         if not enabled:
             return
@@ -445,7 +446,9 @@ class _Live:
             self._sums[k] = self._sums.get(k, 0.0) + v
         self._count += 1
         now = time.perf_counter()
-        if self.plot is not None and (force or now - self._last >= self.every_s):
+        first = self._drawn == 0  # draw at once, so the reader sees the plot from the start
+        if self.plot is not None and (force or first or now - self._last >= self.every_s):
+            self._drawn += 1
             means = {k: v / self._count for k, v in self._sums.items()}
             preview = None
             if self.preview_batch is not None:

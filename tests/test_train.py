@@ -285,7 +285,7 @@ def test_live_mode_feeds_the_plot_with_losses_and_a_composite_preview(monkeypatc
     monkeypatch.setattr(viz, "LivePlot", _RecordingPlot)
     images, masks = tiny_data(8, seed=2)
     train(Tiny(), tiny_data(), steps=3, batch_size=4, live=True, preset="smoke", preview=3,
-          eval_data=(images, masks))  # smoke: plot_every_s = 0 (then at least 5x a preview's time)
+          eval_data=(images, masks))  # first step, then every plot_every_s, and the last step
     plot = _RecordingPlot.instances[-1]
     assert plot.title == "tiny" and plot.closed
     steps = [u[0] for u in plot.updates]
