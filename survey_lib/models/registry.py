@@ -61,6 +61,57 @@ register(MethodInfo("exemplar", "survey_lib.baselines:Exemplar", "Classical base
                     notebook="01_data_masks_metrics.ipynb",
                     summary="priority-ordered patch copying"))
 # --- learned methods: one entry per survey method (added with their modules) ------------
+register(MethodInfo("loss_lab", "survey_lib.models.loss_lab:LossLab", "4 Losses",
+                    "Xiang et al. 2023, section 4 (losses); weights of Liu et al. ECCV 2018 (PConv), "
+                    "Nazeri et al. 2019 (EdgeConnect), Suvorov et al. 2022 (LaMa)",
+                    notebook="04_losses.ipynb",
+                    summary="fixed U-Net, configurable CompositeLoss (+ SN-PatchGAN when adversarial)"))
+register(MethodInfo("deepfill_v1", "survey_lib.models.deepfill_v1:DeepFillV1",
+                    "2.3 Attention-based / 2.1.1 Coarse-to-fine",
+                    "Yu et al., CVPR 2018 (DeepFill v1, contextual attention)",
+                    notebook="02_3_attention.ipynb",
+                    summary="coarse net, then refinement with dilated-conv + contextual-attention branches"))
+register(MethodInfo("coarse_to_fine", "survey_lib.models.deepfill_v1:DeepFillV1", "2.1.1 Coarse-to-fine",
+                    "Yu et al., CVPR 2018 (DeepFill v1 without contextual attention)",
+                    notebook="02_3_attention.ipynb", kwargs={"attention": False},
+                    summary="the same two-stage network with the attention layer skipped (the ablation)"))
+register(MethodInfo("transformer", "survey_lib.models.transformer_inpainter:TransformerInpainter",
+                    "2.3 Attention-based (transformers)",
+                    "Wan et al., ICCV 2021 (ICT); Li et al., CVPR 2022 (MAT) -- a compact variant",
+                    notebook="02_3_attention.ipynb",
+                    summary="conv stem, patch tokens, mask-aware transformer blocks, conv head"))
+register(MethodInfo("unet", "survey_lib.models.unet:InpaintUNet", "2.4 Convolutions-aware",
+                    "Ronneberger et al., MICCAI 2015 (U-Net); the vanilla-convolution baseline of Liu et al., ECCV 2018",
+                    notebook="02_4_convolution_aware.ipynb", kwargs={"conv": "vanilla"},
+                    summary="U-Net with plain convolutions; input [x*(1-m), ones, m]; PConv's L1 + TV loss"))
+register(MethodInfo("pconv", "survey_lib.models.unet:InpaintUNet", "2.4 Convolutions-aware",
+                    "Liu et al., ECCV 2018 (partial convolutions)",
+                    notebook="02_4_convolution_aware.ipynb", kwargs={"conv": "partial"},
+                    summary="the same U-Net with partial convolutions (mask-renormalised, mask update)"))
+register(MethodInfo("gated", "survey_lib.models.unet:InpaintUNet", "2.4 Convolutions-aware",
+                    "Yu et al., ICCV 2019 (DeepFill v2, gated convolutions)",
+                    notebook="02_4_convolution_aware.ipynb", kwargs={"conv": "gated"},
+                    summary="the same U-Net with gated convolutions (learned soft mask, ELU)"))
+register(MethodInfo("lama", "survey_lib.models.lama:LaMa", "2.4 Convolutions-aware",
+                    "Suvorov et al., WACV 2022 (LaMa, fast Fourier convolutions)",
+                    notebook="02_4_convolution_aware.ipynb",
+                    summary="ResNet generator with fast Fourier convolution blocks (global receptive field)"))
+register(MethodInfo("context_encoder", "survey_lib.models.context_encoder:ContextEncoder",
+                    "3 Autoencoder", "Pathak et al., CVPR 2016 (Context Encoders)",
+                    notebook="03_1_autoencoder.ipynb",
+                    summary="encoder + channel-wise FC + decoder; 0.999 L2 + 0.001 adversarial"))
+register(MethodInfo("cvae", "survey_lib.models.cvae:ConditionalVAE", "3 VAE",
+                    "Sohn et al., NeurIPS 2015 (CVAE); Zheng et al., CVPR 2019 (PICNet)",
+                    notebook="03_2_vae.ipynb",
+                    summary="conditional VAE: posterior on the full image, learned prior on the visible part"))
+register(MethodInfo("global_local", "survey_lib.models.global_local:GlobalLocalGAN", "3 GAN",
+                    "Iizuka et al., SIGGRAPH 2017 (globally and locally consistent completion)",
+                    notebook="03_3_gan.ipynb",
+                    summary="dilated-conv generator; global + local discriminators"))
+register(MethodInfo("patchgan", "survey_lib.models.global_local:GlobalLocalGAN", "3 GAN",
+                    "Isola et al., CVPR 2017 (PatchGAN); Yu et al., ICCV 2019 (SN-PatchGAN)",
+                    notebook="03_3_gan.ipynb", kwargs={"disc": "patch", "gan_loss": "hinge"},
+                    summary="the same generator judged patch by patch (spectral-norm PatchGAN, hinge)"))
 register(MethodInfo("repaint", "survey_lib.models.repaint:RePaint", "3 Diffusion",
                     "Lugmayr et al., CVPR 2022 (RePaint); Ho et al., NeurIPS 2020 (DDPM)",
                     notebook="03_4_diffusion.ipynb",
@@ -90,7 +141,10 @@ def build(name: str, channels: int = 3, preset: Preset | str | None = None, **ov
     p = preset if isinstance(preset, Preset) else get_preset(preset)
     from_preset = cls.preset_kwargs(p) if hasattr(cls, "preset_kwargs") else {}
     kwargs: dict[str, Any] = {"channels": channels, "width": p.width, **from_preset, **info.kwargs, **overrides}
-    return cls(**kwargs)
+    method = cls(**kwargs)
+    # remembered so that a checkpoint can rebuild the same model (checkpoint.load_method)
+    method.build_config = {"registry_name": name, "init": kwargs}
+    return method
 
 
 def list_methods(kind: str | None = None) -> list[MethodInfo]:
