@@ -1,0 +1,155 @@
+"""A compact transformer inpainter: attention as the whole network (survey §2.3, transformers).
+
+Where DeepFill v1 (:mod:`survey_lib.models.deepfill_v1`) adds one attention layer to a
+CNN, the inpainting transformers -- ICT (Wan et al., ICCV 2021) and MAT (Li et al.,
+CVPR 2022) -- build the core of the network out of attention: the image is cut into
+patch tokens and every block lets every token look at every other. This is a small
+model in their spirit, not a reproduction of either:
+
+* a convolutional **stem** reads ``[image with hole blanked, mask]`` at full resolution
+  (its features are also kept as a skip connection, so known detail is not lost);
+* a stride-``patch`` convolution turns ``patch x patch`` cells into **tokens** (patch 4 at
+  32-64 px: 64-256 tokens), plus a learned positional embedding resized to the grid;
+* ``depth`` pre-norm **transformer blocks** with MAT-style *mask-aware attention*: tokens
+  that lie entirely in the hole are never used as keys (they hold no information), and
+  the key mask is updated after each block as in MAT (with global attention, as here,
+  every token is valid after the first block -- see :mod:`survey_lib.layers.transformer`);
+* a convolutional **head**: tokens back to a map, pixel-shuffle upsampling by ``patch``,
+  concatenation with the stem's features, two convolutions and a **sigmoid**.
+
+ICT instead predicts a low-resolution image as discrete tokens with a bidirectional
+transformer and upsamples it with a CNN (and samples several completions); MAT uses
+windowed attention at several scales and a style-modulated decoder for large holes.
+
+Loss: the same as DeepFill v1's per stage (spatially discounted L1 on the hole + 1.2 x
+L1 on the known pixels, region-averaged), so the notebook compares architectures, not
+losses.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import torch
+from torch import nn
+
+from survey_lib.data.checks import InputError, check_divisible, check_pair
+from survey_lib.layers.transformer import (
+    LearnedPositionalEmbedding,
+    TransformerBlock,
+    token_key_mask,
+    update_key_mask,
+)
+from survey_lib.losses.reconstruction import spatially_discounted_l1, valid_l1
+from survey_lib.models.base import Method
+
+#: weight of the known-pixel L1 (the same as DeepFill v1's, for a fair comparison)
+VALID_WEIGHT = 1.2
+
+
+class TransformerInpainter(Method):
+    """Conv stem -> patch tokens -> mask-aware transformer blocks -> conv head.
+
+    Args:
+        channels: image channels (1 or 3).
+        width: channels of the stem; tokens have ``dim = 4 * width`` features.
+        depth: number of transformer blocks.
+        heads: attention heads per block (``4 * width`` must be divisible by it).
+        patch: side of the cell each token covers (the model's stride).
+        mask_aware: never attend to all-hole tokens (MAT/ICT's idea); ``False`` is plain
+            self-attention, for the ablation exercise.
+        mask_update: apply MAT's mask update between blocks (otherwise the initial key
+            mask is used in every block).
+        pos_grid: side of the learned positional-embedding grid (resized to the input).
+    """
+
+    name: ClassVar[str] = "transformer"
+    stride: ClassVar[int] = 4
+
+    def __init__(
+        self,
+        channels: int = 3,
+        width: int = 32,
+        depth: int = 4,
+        heads: int = 4,
+        patch: int = 4,
+        mask_aware: bool = True,
+        mask_update: bool = True,
+        pos_grid: int = 16,
+        dropout: float = 0.0,
+        valid_weight: float = VALID_WEIGHT,
+        gamma: float = 0.9,
+    ) -> None:
+        super().__init__()
+        if channels not in (1, 3):
+            raise ValueError(f"channels must be 1 or 3, got {channels}")
+        dim = 4 * width
+        if dim % heads:
+            raise ValueError(f"4 * width = {dim} must be divisible by heads = {heads}")
+        if patch < 1 or depth < 1:
+            raise ValueError(f"patch and depth must be >= 1, got patch={patch}, depth={depth}")
+        self.channels, self.patch, self.dim = channels, patch, dim
+        self.stride = patch  # type: ignore[misc]
+        self.mask_aware, self.mask_update = mask_aware, mask_update
+        self.valid_weight, self.gamma = valid_weight, gamma
+        self.stem = nn.Sequential(
+            nn.Conv2d(channels + 1, width, 3, padding=1), nn.GELU(),
+            nn.Conv2d(width, width, 3, padding=1), nn.GELU(),
+        )
+        self.to_tokens = nn.Conv2d(width, dim, patch, stride=patch)
+        self.pos = LearnedPositionalEmbedding(dim, pos_grid)
+        self.blocks = nn.ModuleList(TransformerBlock(dim, heads, dropout=dropout) for _ in range(depth))
+        self.norm = nn.LayerNorm(dim)
+        self.from_tokens = nn.Sequential(nn.Conv2d(dim, width * patch * patch, 1), nn.PixelShuffle(patch))
+        self.head = nn.Sequential(
+            nn.Conv2d(2 * width, width, 3, padding=1), nn.GELU(),
+            nn.Conv2d(width, channels, 3, padding=1),
+        )
+
+    def _check(self, image: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        image, mask = check_pair(image, mask)
+        if image.shape[1] != self.channels:
+            raise InputError(
+                f"{self.name} was built for {self.channels}-channel images, got {image.shape[1]} "
+                f"channels (shape {tuple(image.shape)})"
+            )
+        check_divisible(image, self.stride, self.name)
+        return image, mask
+
+    def _predict(
+        self, blanked: torch.Tensor, mask: torch.Tensor, return_attention: bool = False
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        feats = self.stem(torch.cat([blanked, mask], 1))
+        grid = self.to_tokens(feats)
+        b, d, h, w = grid.shape
+        tokens = grid.flatten(2).transpose(1, 2) + self.pos(h, w)
+        key_mask = token_key_mask(mask, self.patch) if self.mask_aware else None
+        weights: list[torch.Tensor] = []
+        for block in self.blocks:
+            if return_attention:
+                tokens, att = block(tokens, key_mask, return_attention=True)
+                weights.append(att)
+            else:
+                tokens = block(tokens, key_mask)
+            if key_mask is not None and self.mask_update:
+                key_mask = update_key_mask(key_mask)
+        grid = self.norm(tokens).transpose(1, 2).reshape(b, d, h, w)
+        out = self.head(torch.cat([self.from_tokens(grid), feats], 1))
+        return torch.sigmoid(out), weights
+
+    def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Prediction (B, C, H, W) in [0, 1]; the hole of ``image`` is blanked again here."""
+        image, mask = self._check(image, mask)
+        return self._predict(image * (1 - mask), mask)[0]
+
+    def attention_weights(self, image: torch.Tensor, mask: torch.Tensor) -> list[torch.Tensor]:
+        """Per block, the attention weights (B, heads, N, N) over the row-major token grid."""
+        image, mask = self._check(image, mask)
+        return self._predict(image * (1 - mask), mask, return_attention=True)[1]
+
+    def generator_losses(self, image: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
+        image, mask = self._check(image, mask)
+        pred = self._predict(image * (1 - mask), mask)[0]
+        hole = spatially_discounted_l1(pred, image, mask, gamma=self.gamma, normalize="region")
+        valid = valid_l1(pred, image, mask, normalize="region")
+        return {"hole": hole, "valid": self.valid_weight * valid}

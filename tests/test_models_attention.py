@@ -1,0 +1,172 @@
+"""DeepFill v1 (with / without contextual attention) and the compact transformer inpainter."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from survey_lib.data.checks import InputError
+from survey_lib.layers.contextual_attention import attention_offsets
+from survey_lib.models.deepfill_v1 import DeepFillV1
+from survey_lib.models.registry import build, get_info
+from survey_lib.models.transformer_inpainter import TransformerInpainter
+
+
+def _batch(b: int = 2, c: int = 3, size: int = 32, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    image = torch.rand(b, c, size, size, generator=g)
+    mask = torch.zeros(b, 1, size, size)
+    mask[0, :, 8:20, 10:22] = 1
+    mask[1:, :, 16:28, 4:12] = 1
+    return image, mask
+
+
+MODELS = [
+    pytest.param(lambda c: DeepFillV1(c, width=4), id="deepfill_v1"),
+    pytest.param(lambda c: DeepFillV1(c, width=4, attention=False), id="coarse_to_fine"),
+    pytest.param(lambda c: TransformerInpainter(c, width=4, depth=2, heads=2), id="transformer"),
+]
+
+
+@pytest.mark.parametrize("make", MODELS)
+@pytest.mark.parametrize("channels", [1, 3])
+def test_output_shape_range_and_blindness_to_the_hole(make, channels):
+    torch.manual_seed(0)
+    model = make(channels).eval()
+    image, mask = _batch(c=channels)
+    out = model(image, mask)
+    assert out.shape == image.shape and out.dtype == torch.float32
+    assert out.min() >= 0 and out.max() <= 1
+    # the method never sees the pixels it fills: other hole content, same prediction
+    other = torch.where(mask.bool().expand_as(image), torch.rand_like(image), image)
+    torch.testing.assert_close(model(other, mask), out)
+
+
+def test_paper_rate_two_variant():
+    model = DeepFillV1(3, width=4, attention_rate=2).eval()
+    image, mask = _batch()
+    assert model.stride == 8 and model(image, mask).shape == image.shape
+    with pytest.raises(InputError, match="divisible by 8"):
+        model(image[..., :28, :28], mask[..., :28, :28])
+
+
+def test_forward_stages_coarse_and_refined():
+    torch.manual_seed(0)
+    model = DeepFillV1(3, width=4).eval()
+    image, mask = _batch()
+    coarse, refined = model.forward_stages(image, mask)
+    assert coarse.shape == refined.shape == image.shape
+    torch.testing.assert_close(refined, model(image, mask))
+    assert not torch.allclose(coarse, refined)
+    assert 0 <= coarse.min() and coarse.max() <= 1
+
+
+def test_attention_ablation_is_fair_and_really_differs():
+    """Same parameters, same initialisation -> only the attention operation differs."""
+    torch.manual_seed(0)
+    with_att = DeepFillV1(3, width=4, attention=True)
+    torch.manual_seed(0)
+    without = DeepFillV1(3, width=4, attention=False)
+    assert sum(p.numel() for p in with_att.parameters()) == sum(p.numel() for p in without.parameters())
+    image, mask = _batch()
+    c1, r1 = with_att.eval().forward_stages(image, mask)
+    c2, r2 = without.eval().forward_stages(image, mask)
+    torch.testing.assert_close(c1, c2)  # same coarse network
+    assert (r1 - r2).abs().max() > 1e-6  # the attention changes the refinement
+
+
+def test_model_attention_map_never_uses_hole_patches():
+    torch.manual_seed(0)
+    model = DeepFillV1(3, width=4).eval()
+    image, mask = _batch(size=64)
+    weights, cell = model.attention_map(image, mask)
+    side = 64 // cell
+    assert cell == model.stride == 4 and weights.shape == (2, side * side, side, side)
+    # a patch is usable only if its 3x3 neighbourhood of cells holds no hole pixel
+    hole_cells = torch.nn.functional.max_pool2d(mask, cell)[:, 0]
+    for i in range(2):
+        touched = torch.nn.functional.max_pool2d(hole_cells[i][None], 3, 1, 1)[0].flatten().bool()
+        assert touched.any() and (weights[i][touched] == 0).all()
+        torch.testing.assert_close(weights[i].sum(0), torch.ones(side, side))
+    src = attention_offsets(weights)
+    assert not hole_cells[0][src[0, 0].long(), src[0, 1].long()].any()
+    with pytest.raises(RuntimeError, match="attention=False"):
+        DeepFillV1(3, width=4, attention=False).attention_map(image, mask)
+
+
+@pytest.mark.parametrize("make", MODELS)
+def test_bad_input_raises_input_error(make):
+    model = make(3)
+    image, mask = _batch()
+    with pytest.raises(InputError, match="channels"):
+        model(image[:, :1], mask)
+    with pytest.raises(InputError, match="divisible"):
+        model(image[..., :30, :30], mask[..., :30, :30])
+    with pytest.raises(InputError, match="binary"):
+        model(image, mask * 0.5 + 0.25)
+    with pytest.raises(InputError, match="float32"):
+        model((image * 255).to(torch.uint8), mask)
+
+
+@pytest.mark.parametrize("make", MODELS)
+def test_training_steps_reduce_the_loss(make):
+    torch.manual_seed(0)
+    model = make(3)
+    _, mask = _batch(b=4, seed=1)
+    ramp = torch.linspace(0.1, 0.9, 32)
+    image = torch.stack([ramp.expand(32, 32), ramp.expand(32, 32).t(), 0.7 - 0.5 * ramp.expand(32, 32)])
+    image = image.expand(4, -1, -1, -1).contiguous()  # a learnable target (noise is not)
+    opt = torch.optim.Adam(model.generator_parameters(), lr=5e-3)
+    first = None
+    for _ in range(12):
+        losses = model.generator_losses(image, mask)
+        total = sum(losses.values())
+        first = float(total.detach()) if first is None else first
+        opt.zero_grad()
+        total.backward()
+        opt.step()
+    with torch.no_grad():
+        last = float(sum(model.generator_losses(image, mask).values()))
+    assert last < 0.9 * first, (first, last)
+
+
+def test_losses_are_named_per_stage():
+    model = DeepFillV1(3, width=4)
+    image, mask = _batch()
+    assert set(model.generator_losses(image, mask)) == {
+        "coarse_hole", "coarse_valid", "refine_hole", "refine_valid"}
+    assert model.discriminator_losses(image, mask) == {}
+    assert len(model.discriminators) == 0
+
+
+def test_adversarial_option_adds_an_sn_patchgan():
+    torch.manual_seed(0)
+    model = DeepFillV1(3, width=4, adversarial_weight=0.1, image_size=32)
+    image, mask = _batch()
+    g = model.generator_losses(image, mask)
+    d = model.discriminator_losses(image, mask)
+    assert "adv" in g and set(d) == {"d"} and torch.isfinite(d["d"])
+    disc = {id(p) for p in model.discriminators.parameters()}
+    assert disc and not disc & {id(p) for p in model.generator_parameters()}
+
+
+def test_transformer_mask_aware_attention_ignores_all_hole_tokens():
+    torch.manual_seed(0)
+    model = TransformerInpainter(3, width=4, depth=2, heads=2).eval()
+    image, mask = _batch()
+    weights = model.attention_weights(image, mask)
+    hole_tokens = torch.nn.functional.avg_pool2d(mask, 4).flatten(1) == 1
+    assert hole_tokens.any()
+    first = weights[0]  # (B, heads, N, N)
+    for i in range(2):
+        assert (first[i][..., hole_tokens[i]] == 0).all()
+    # after MAT's update (global attention) every token is a key again
+    assert (weights[1][..., hole_tokens[0]] > 0).any()
+
+
+def test_registry_entries():
+    assert build("coarse_to_fine", width=4).use_attention is False
+    assert build("deepfill_v1", width=4).use_attention is True
+    assert isinstance(build("transformer", width=4), TransformerInpainter)
+    for name in ("deepfill_v1", "coarse_to_fine", "transformer"):
+        assert get_info(name).notebook == "02_3_attention.ipynb"
