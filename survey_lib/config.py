@@ -63,7 +63,7 @@ PRESETS: dict[str, Preset] = {
     "cpu": Preset(
         name="cpu", image_size=64, glyph_size=32, batch_size=32, steps=600, width=32,
         train_images=20_000, eval_images=128, eval_every=200, plot_every_s=3.0,
-        diffusion_steps=200, sample_steps=50, num_workers=0, amp=False,
+        diffusion_steps=200, sample_steps=25, num_workers=0, amp=False,
     ),
     "gpu": Preset(
         name="gpu", image_size=128, glyph_size=32, batch_size=64, steps=20_000, width=64,
