@@ -347,3 +347,13 @@ def test_hole_sharpness_by_hand_and_against_scipy():
     assert float(hole_sharpness(img, mask)) == pytest.approx(expected, rel=1e-5)
     blurred = torch.nn.functional.avg_pool2d(img, 3, stride=1, padding=1, count_include_pad=False)
     assert hole_sharpness(blurred, mask) < 0.6 * hole_sharpness(img, mask)  # blur lowers it
+
+
+def test_registry_preset_decides_the_fixed_sizes():
+    from survey_lib.config import get_preset
+
+    cpu = get_preset("cpu")
+    assert build("context_encoder", channels=3, preset="cpu").image_size == cpu.image_size
+    assert build("context_encoder", channels=1, preset="cpu").image_size == cpu.glyph_size
+    assert build("global_local", channels=3, preset="cpu").image_size == cpu.image_size
+    assert ContextEncoder(3, 8, image_size=48).stride == 8  # 48 -> 24 -> 12 -> 6: stops when 6/2 < 4
