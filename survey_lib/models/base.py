@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from survey_lib.config import Preset
+from survey_lib.data.checks import InputError, check_divisible, check_pair
 
 
 class Method(nn.Module):
@@ -45,6 +46,18 @@ class Method(nn.Module):
     def preset_kwargs(cls, preset: Preset) -> dict[str, Any]:
         """Constructor arguments this method takes from a preset beyond ``width``."""
         return {}
+
+    def check_inputs(self, image: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Validate an (image, mask) pair for this model: conventions, channels, stride."""
+        image, mask = check_pair(image, mask)
+        channels = getattr(self, "channels", None)
+        if channels is not None and image.shape[1] != channels:
+            raise InputError(
+                f"{self.name} was built for {channels}-channel images, got {image.shape[1]} "
+                f"channels (shape {tuple(image.shape)})"
+            )
+        check_divisible(image, self.stride, self.name)
+        return image, mask
 
     def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:  # pragma: no cover
         """Prediction (B, C, H, W) in [0, 1] from the blanked image and the mask (1 = hole)."""

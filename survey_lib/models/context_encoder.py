@@ -35,7 +35,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from survey_lib.config import Preset, get_preset
-from survey_lib.data.checks import InputError, check_divisible, check_pair
+from survey_lib.data.checks import InputError, check_pair
 from survey_lib.losses.adversarial import ADVERSARIAL, d_loss, g_loss, gradient_penalty
 from survey_lib.models.base import Method
 
@@ -227,14 +227,9 @@ class ContextEncoder(Method):
         return {"preset": preset}
 
     # -- inference ---------------------------------------------------------------------
-    def _check(self, image: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        image, mask = check_pair(image, mask)
-        if image.shape[1] != self.channels:
-            raise InputError(
-                f"{self.name} was built for {self.channels}-channel images, got {image.shape[1]} "
-                f"channels (shape {tuple(image.shape)})"
-            )
-        check_divisible(image, self.stride, self.name)
+    def check_inputs(self, image: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The base checks, plus the fixed size the fully connected bottleneck was built for."""
+        image, mask = super().check_inputs(image, mask)
         if tuple(image.shape[-2:]) != (self.image_size, self.image_size):
             raise InputError(
                 f"{self.name} was built for {self.image_size}x{self.image_size} images (its fully "
@@ -249,7 +244,7 @@ class ContextEncoder(Method):
 
     def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Full-image prediction in [0, 1]; the hole of ``image`` is blanked again here."""
-        image, mask = self._check(image, mask)
+        image, mask = self.check_inputs(image, mask)
         return self._predict(image * (1 - mask), mask)
 
     # -- training ------------------------------------------------------------------------
@@ -267,7 +262,7 @@ class ContextEncoder(Method):
         return (w * (pred - image) ** 2).sum() / w.sum().clamp_min(1e-8)
 
     def generator_losses(self, image: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
-        image, mask = self._check(image, mask)
+        image, mask = self.check_inputs(image, mask)
         pred = self._predict(image * (1 - mask), mask)
         lam = self.adversarial_weight
         losses = {"l2": (1 - lam) * self.reconstruction_loss(pred, image, mask)}
@@ -279,7 +274,7 @@ class ContextEncoder(Method):
     def discriminator_losses(self, image: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
         if self.adversarial_weight == 0:
             return {}
-        image, mask = self._check(image, mask)
+        image, mask = self.check_inputs(image, mask)
         with torch.no_grad():
             pred = self._predict(image * (1 - mask), mask)
         fake = mask * pred + (1 - mask) * image

@@ -49,7 +49,7 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from survey_lib.data.checks import InputError, check_divisible, check_pair
+from survey_lib.data.checks import InputError
 from survey_lib.models.base import Method
 
 PRIORS = ("learned", "standard")
@@ -175,16 +175,6 @@ class ConditionalVAE(Method):
     def stochastic(self) -> bool:
         return self.z_channels > 0
 
-    def _check(self, image: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        image, mask = check_pair(image, mask)
-        if image.shape[1] != self.channels:
-            raise InputError(
-                f"{self.name} was built for {self.channels}-channel images, got {image.shape[1]} "
-                f"channels (shape {tuple(image.shape)})"
-            )
-        check_divisible(image, self.stride, self.name)
-        return image, mask
-
     @staticmethod
     def _split(stats: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         mu, logvar = stats.chunk(2, dim=1)
@@ -208,7 +198,7 @@ class ConditionalVAE(Method):
 
     def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Deterministic completion: decode the prior mean (z = 0 for the standard prior)."""
-        image, mask = self._check(image, mask)
+        image, mask = self.check_inputs(image, mask)
         feats = self._visible(image, mask)
         z = self.prior_distribution(feats)[0] if self.stochastic else None
         return self.decoder(feats, z)
@@ -218,7 +208,7 @@ class ConditionalVAE(Method):
         self, image: torch.Tensor, mask: torch.Tensor, n: int = 1, generator: torch.Generator | None = None
     ) -> torch.Tensor:
         """``n`` completions with z ~ p(z | visible): shape (n, B, C, H, W), in [0, 1]."""
-        image, mask = self._check(image, mask)
+        image, mask = self.check_inputs(image, mask)
         if not isinstance(n, int) or n < 1:
             raise InputError(f"n must be a positive int, got {n!r}")
         feats = self._visible(image, mask)
@@ -234,12 +224,12 @@ class ConditionalVAE(Method):
 
     def decode(self, image: torch.Tensor, mask: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """The completion for a given latent ``z`` (B, z_channels, H/stride, W/stride)."""
-        image, mask = self._check(image, mask)
+        image, mask = self.check_inputs(image, mask)
         return self.decoder(self._visible(image, mask), z)
 
     def generator_losses(self, image: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
         """``hole_l1 + valid_l1`` with z ~ q (reparameterised) + the β-weighted KL terms."""
-        image, mask = self._check(image, mask)
+        image, mask = self.check_inputs(image, mask)
         feats = self._visible(image, mask)
         losses: dict[str, torch.Tensor] = {}
         z = None

@@ -42,7 +42,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from survey_lib.config import get_preset
-from survey_lib.data.checks import InputError, check_divisible, check_pair
 from survey_lib.layers.contextual_attention import ContextualAttention
 from survey_lib.losses.reconstruction import spatially_discounted_l1, valid_l1
 from survey_lib.models.base import Method
@@ -185,16 +184,6 @@ class DeepFillV1(Method):
             self.discriminators["patch"] = SNPatchGAN(channels + 1, width=2 * width, size=size)
 
     # -- inference ---------------------------------------------------------------------
-    def _check(self, image: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        image, mask = check_pair(image, mask)
-        if image.shape[1] != self.channels:
-            raise InputError(
-                f"{self.name} was built for {self.channels}-channel images, got {image.shape[1]} "
-                f"channels (shape {tuple(image.shape)})"
-            )
-        check_divisible(image, self.stride, self.name)
-        return image, mask
-
     def _stages(
         self, blanked: torch.Tensor, mask: torch.Tensor, return_attention: bool = False
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
@@ -206,12 +195,12 @@ class DeepFillV1(Method):
 
     def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """The refined prediction (B, C, H, W) in [0, 1]; the hole is blanked again here."""
-        image, mask = self._check(image, mask)
+        image, mask = self.check_inputs(image, mask)
         return self._stages(image * (1 - mask), mask)[1]
 
     def forward_stages(self, image: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(coarse, refined)`` raw predictions: the coarse-vs-refined comparison (claim 6)."""
-        image, mask = self._check(image, mask)
+        image, mask = self.check_inputs(image, mask)
         coarse, refined, _ = self._stages(image * (1 - mask), mask)
         return coarse, refined
 
@@ -223,7 +212,7 @@ class DeepFillV1(Method):
         """
         if not self.use_attention:
             raise RuntimeError(f"{self.name} was built with attention=False: there is no attention map")
-        image, mask = self._check(image, mask)
+        image, mask = self.check_inputs(image, mask)
         weights = self._stages(image * (1 - mask), mask, return_attention=True)[2]
         assert weights is not None
         return weights, self.stride
@@ -235,7 +224,7 @@ class DeepFillV1(Method):
         return hole, self.valid_weight * valid
 
     def generator_losses(self, image: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
-        image, mask = self._check(image, mask)
+        image, mask = self.check_inputs(image, mask)
         coarse, refined, _ = self._stages(image * (1 - mask), mask)
         losses: dict[str, torch.Tensor] = {}
         losses["coarse_hole"], losses["coarse_valid"] = self._reconstruction(coarse, image, mask)
@@ -252,7 +241,7 @@ class DeepFillV1(Method):
             return {}
         from survey_lib.losses.adversarial import d_loss
 
-        image, mask = self._check(image, mask)
+        image, mask = self.check_inputs(image, mask)
         with torch.no_grad():
             refined = self._stages(image * (1 - mask), mask)[1]
         fake = mask * refined + (1 - mask) * image

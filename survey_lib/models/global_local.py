@@ -31,7 +31,6 @@ import torch
 from torch import nn
 
 from survey_lib.config import Preset, get_preset
-from survey_lib.data.checks import InputError, check_divisible, check_pair
 from survey_lib.losses.adversarial import ADVERSARIAL, d_loss, g_loss, gradient_penalty
 from survey_lib.models.base import Method
 
@@ -174,19 +173,9 @@ class GlobalLocalGAN(Method):
         return D.SNPatchGAN(self.channels + 1, width)
 
     # -- inference ---------------------------------------------------------------------
-    def _check(self, image: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        image, mask = check_pair(image, mask)
-        if image.shape[1] != self.channels:
-            raise InputError(
-                f"{self.name} was built for {self.channels}-channel images, got {image.shape[1]} "
-                f"channels (shape {tuple(image.shape)})"
-            )
-        check_divisible(image, self.stride, self.name)
-        return image, mask
-
     def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Full-image prediction in [0, 1]; fully convolutional, any size divisible by 4."""
-        image, mask = self._check(image, mask)
+        image, mask = self.check_inputs(image, mask)
         return self.generator(image * (1 - mask), mask)
 
     # -- training ------------------------------------------------------------------------
@@ -205,7 +194,7 @@ class GlobalLocalGAN(Method):
         apart). Runs the networks as they are (train or eval mode) but leaves no trace:
         BatchNorm statistics and spectral-norm vectors are restored afterwards.
         """
-        image, mask = self._check(image, mask)
+        image, mask = self.check_inputs(image, mask)
         dev = next(self.generator.parameters()).device
         image, mask = image.to(dev), mask.to(dev)
         saved = [b.clone() for b in self.buffers()]
@@ -226,7 +215,7 @@ class GlobalLocalGAN(Method):
         return (err * hole).sum() / hole.sum().clamp_min(1.0)
 
     def generator_losses(self, image: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
-        image, mask = self._check(image, mask)
+        image, mask = self.check_inputs(image, mask)
         pred = self.generator(image * (1 - mask), mask)
         fake = mask * pred + (1 - mask) * image
         losses = {self.reconstruction: self.reconstruction_loss(pred, image, mask)}
@@ -235,7 +224,7 @@ class GlobalLocalGAN(Method):
         return losses
 
     def discriminator_losses(self, image: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
-        image, mask = self._check(image, mask)
+        image, mask = self.check_inputs(image, mask)
         with torch.no_grad():
             pred = self.generator(image * (1 - mask), mask)
         fake = mask * pred + (1 - mask) * image

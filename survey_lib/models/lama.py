@@ -41,7 +41,6 @@ import torch
 from torch import nn
 
 from survey_lib.config import Preset, get_preset
-from survey_lib.data.checks import InputError, check_divisible, check_pair
 from survey_lib.layers.blocks import count_parameters
 from survey_lib.layers.fourier import FFC_BN_ACT, FFCPair, FFCResnetBlock, concat_pair
 from survey_lib.losses.adversarial import ADVERSARIAL, d_loss, feature_matching, g_loss, r1_penalty
@@ -159,23 +158,13 @@ class LaMa(Method):
         return {"n_blocks": PRESET_BLOCKS.get(preset.name, 9)}
 
     # -- inference ---------------------------------------------------------------------
-    def _check(self, image: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        image, mask = check_pair(image, mask)
-        if image.shape[1] != self.channels:
-            raise InputError(
-                f"{self.name} was built for {self.channels}-channel images, got {image.shape[1]} "
-                f"channels (shape {tuple(image.shape)})"
-            )
-        check_divisible(image, self.stride, self.name)
-        return image, mask
-
     def _predict(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         x = torch.cat([image * (1 - mask), mask], dim=1)
         return torch.sigmoid(self.generator(x))
 
     def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Full-image prediction in [0, 1]; works at any size divisible by ``stride``."""
-        image, mask = self._check(image, mask)
+        image, mask = self.check_inputs(image, mask)
         return self._predict(image, mask)
 
     def parameter_count(self) -> int:
@@ -184,7 +173,7 @@ class LaMa(Method):
 
     # -- training ------------------------------------------------------------------------
     def generator_losses(self, image: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
-        image, mask = self._check(image, mask)
+        image, mask = self.check_inputs(image, mask)
         pred = self._predict(image, mask)
         losses = {
             "valid_l1": self.valid_weight * valid_l1(pred, image, mask),
@@ -207,7 +196,7 @@ class LaMa(Method):
     def discriminator_losses(self, image: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
         if "patch" not in self.discriminators:
             return {}
-        image, mask = self._check(image, mask)
+        image, mask = self.check_inputs(image, mask)
         with torch.no_grad():
             pred = self._predict(image, mask)
         disc = self.discriminators["patch"]

@@ -33,7 +33,6 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from survey_lib.data.checks import InputError, check_divisible, check_pair
 from survey_lib.layers.transformer import (
     LearnedPositionalEmbedding,
     TransformerBlock,
@@ -106,16 +105,6 @@ class TransformerInpainter(Method):
             nn.Conv2d(width, channels, 3, padding=1),
         )
 
-    def _check(self, image: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        image, mask = check_pair(image, mask)
-        if image.shape[1] != self.channels:
-            raise InputError(
-                f"{self.name} was built for {self.channels}-channel images, got {image.shape[1]} "
-                f"channels (shape {tuple(image.shape)})"
-            )
-        check_divisible(image, self.stride, self.name)
-        return image, mask
-
     def _predict(
         self, blanked: torch.Tensor, mask: torch.Tensor, return_attention: bool = False
     ) -> tuple[torch.Tensor, list[torch.Tensor]]:
@@ -139,16 +128,16 @@ class TransformerInpainter(Method):
 
     def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Prediction (B, C, H, W) in [0, 1]; the hole of ``image`` is blanked again here."""
-        image, mask = self._check(image, mask)
+        image, mask = self.check_inputs(image, mask)
         return self._predict(image * (1 - mask), mask)[0]
 
     def attention_weights(self, image: torch.Tensor, mask: torch.Tensor) -> list[torch.Tensor]:
         """Per block, the attention weights (B, heads, N, N) over the row-major token grid."""
-        image, mask = self._check(image, mask)
+        image, mask = self.check_inputs(image, mask)
         return self._predict(image * (1 - mask), mask, return_attention=True)[1]
 
     def generator_losses(self, image: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
-        image, mask = self._check(image, mask)
+        image, mask = self.check_inputs(image, mask)
         pred = self._predict(image * (1 - mask), mask)[0]
         hole = spatially_discounted_l1(pred, image, mask, gamma=self.gamma, normalize="region")
         valid = valid_l1(pred, image, mask, normalize="region")

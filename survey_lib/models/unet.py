@@ -50,7 +50,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from survey_lib.data.checks import InputError, check_divisible, check_pair
+from survey_lib.data.checks import InputError
 from survey_lib.layers.blocks import count_parameters, make_norm
 from survey_lib.layers.gated import GatedConv2d, GatedUpsample, deepfill_input
 from survey_lib.layers.partial import PartialConv2d
@@ -228,16 +228,6 @@ class InpaintUNet(Method):
             cin = cout
 
     # -- inference ---------------------------------------------------------------------
-    def _check(self, image: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        image, mask = check_pair(image, mask)
-        if image.shape[1] != self.channels:
-            raise InputError(
-                f"{self.name} was built for {self.channels}-channel images, got {image.shape[1]} "
-                f"channels (shape {tuple(image.shape)})"
-            )
-        check_divisible(image, self.stride, self.name)
-        return image, mask
-
     def _network_input(self, image: torch.Tensor, mask: torch.Tensor,
                        fill: Fill) -> tuple[torch.Tensor, torch.Tensor | None]:
         if self.conv_type == "partial":
@@ -264,7 +254,7 @@ class InpaintUNet(Method):
         or an image-shaped tensor; default 0.5, i.e. 0 in the network's [-1, 1] range).
         A partial-convolution U-Net's output does not depend on it; the others' does.
         """
-        image, mask = self._check(image, mask)
+        image, mask = self.check_inputs(image, mask)
         if isinstance(fill, torch.Tensor) and fill.shape != image.shape and fill.numel() != 1:
             raise InputError(f"fill must be a number or a tensor of shape {tuple(image.shape)}, "
                              f"got {tuple(fill.shape)}")
@@ -272,7 +262,7 @@ class InpaintUNet(Method):
 
     # -- training ------------------------------------------------------------------------
     def generator_losses(self, image: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
-        image, mask = self._check(image, mask)
+        image, mask = self.check_inputs(image, mask)
         pred = self._predict(image, mask)
         losses = {
             "valid_l1": self.valid_weight * valid_l1(pred, image, mask),
