@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 from test_train import Tiny, tiny_data
+from torch import nn
 
 from survey_lib import __version__
 from survey_lib import checkpoint as ckpt_io
@@ -93,11 +94,108 @@ def test_checkpoint_files_hold_no_pickle_and_describe_the_run(tmp_path, monkeypa
         assert torch.equal(value, rebuilt.state_dict()[key])
 
 
-def test_load_method_without_the_registry_uses_the_class_path(tmp_path):
+def test_load_method_without_the_registry_needs_the_class_from_the_caller(tmp_path):
     method = Tiny(width=5, adversarial=True)
     ckpt_io.save_checkpoint(tmp_path, method, step=1)
-    rebuilt = load_method(tmp_path)
+    with pytest.raises(CheckpointError, match=r"meta\.json: field 'method\.registry_name' is None.*cls="):
+        load_method(tmp_path)
+    rebuilt = load_method(tmp_path, cls=Tiny)
     assert type(rebuilt) is Tiny and rebuilt.width == 5 and "patch" in rebuilt.discriminators
+
+
+def _tamper(ckpt, **method_fields):
+    meta_file = ckpt / "meta.json"
+    meta = json.loads(meta_file.read_text())
+    meta["method"].update(method_fields)
+    meta_file.write_text(json.dumps(meta))
+    return meta_file
+
+
+def test_a_tampered_meta_json_cannot_run_code(tmp_path):
+    """Regression (issue 8, finding 1): an unknown registry name made load_method import the
+    ``class`` of meta.json and call it with ``init``: ``os:system`` ran a shell command."""
+    marker = tmp_path / "pwned"
+    ckpt = ckpt_io.save_checkpoint(tmp_path / "run", Tiny(), step=1)
+    meta_file = _tamper(ckpt, **{"class": "os:system", "registry_name": None,
+                                 "init": {"command": f"touch {marker}"}})
+    with pytest.raises(CheckpointError) as info:
+        load_method(ckpt)
+    assert str(meta_file) in str(info.value) and "'method.registry_name'" in str(info.value)
+    assert "never imported" in str(info.value)
+    _tamper(ckpt, registry_name="os:system")  # a name that is not a registry key is no import path either
+    with pytest.raises(CheckpointError, match="not a registered learned method"):
+        load_method(ckpt)
+    _tamper(ckpt, registry_name="telea", init={})  # registered, but classical: no weights to load
+    with pytest.raises(CheckpointError, match="not a registered learned method"):
+        load_method(ckpt)
+    assert not marker.exists()
+
+
+class _Needs(Tiny):
+    """Required constructor arguments and a loop over an int (``blocks``)."""
+
+    def __init__(self, channels: int, width: int, blocks: int = 0, scale: float = 1.0,
+                 kernel: tuple[int, int] = (3, 3)):
+        super().__init__(channels=channels, width=width)
+        self.blocks, self.scale, self.kernel = blocks, scale, kernel
+        self.extra = nn.ModuleList(nn.Conv2d(1, 1, 1) for _ in range(blocks))
+
+
+@pytest.mark.parametrize(("init", "message"), [
+    ({"channels": 3, "width": 8, "command": "ls"}, r"'method\.init\.command' is not a parameter of _Needs"),
+    ({"channels": 3, "width": "8"}, r"'method\.init\.width' must be int for _Needs, got '8'"),
+    ({"channels": 3, "width": True}, r"'method\.init\.width' must be int"),
+    ({"channels": 3, "width": 8.0}, r"'method\.init\.width' must be int"),
+    ({"channels": 3, "width": None}, r"'method\.init\.width' must be int"),
+    ({"channels": 3, "width": [8]}, r"'method\.init\.width' must be int"),
+    ({"channels": 3, "width": {"__preset__": {}}}, r"'method\.init\.width' is not a valid preset"),
+    ({"channels": 3, "width": 8, "scale": float("nan")}, r"'method\.init\.scale' must be float"),
+    ({"channels": 3, "width": 8, "scale": "1e9"}, r"'method\.init\.scale' must be float"),
+    ({"channels": 3, "width": 8, "kernel": [3, 3, 3]}, r"'method\.init\.kernel' must be tuple"),
+    ({"channels": 3}, r"'method\.init' lacks the required argument\(s\) width"),
+    ({"channels": 3, "width": 10**9}, r"does not fit the saved weights: net\.0\.weight"),  # no 40 GB allocated
+    ({"channels": 3, "width": 8, "blocks": 10**8}, r"more than \d+ parameter tensors"),  # no endless build
+    ({"channels": 3, "width": 8, "blocks": -1}, None),  # range(-1) is empty: same model, accepted
+])
+def test_constructor_arguments_are_checked_against_the_signature(tmp_path, init, message):
+    ckpt = ckpt_io.save_checkpoint(tmp_path, _Needs(3, 8), step=1)
+    meta_file = _tamper(ckpt, init=init)
+    if message is None:
+        assert isinstance(load_method(ckpt, cls=_Needs), _Needs)
+        return
+    with pytest.raises(CheckpointError, match=message) as info:
+        load_method(ckpt, cls=_Needs)
+    assert str(meta_file) in str(info.value)
+
+
+@pytest.mark.parametrize(("field", "value", "message"), [
+    ("method", ["tiny"], r"field 'method' must be an object"),
+    ("method", {"init": {}}, r"field 'method\.name' must be a string"),
+    ("step", -3, r"field 'step' must be a non-negative integer"),
+    ("step", "7", r"field 'step' must be a non-negative integer"),
+    ("metrics", {"evals": "x"}, r"field 'metrics\.evals' must be a list"),
+    ("image_shape", [3, 10**12], r"field 'image_shape' must be \[channels, height, width\]"),
+    ("format", "1", r"checkpoint format '1'"),
+])
+def test_tampered_meta_fields_are_named(tmp_path, field, value, message):
+    ckpt = ckpt_io.save_checkpoint(tmp_path, Tiny(), step=1)
+    meta = json.loads((ckpt / "meta.json").read_text())
+    meta[field] = value
+    (ckpt / "meta.json").write_text(json.dumps(meta))
+    with pytest.raises(CheckpointError, match=message):
+        load_method(ckpt, cls=Tiny)
+    with pytest.raises(CheckpointError, match=message):
+        load_weights(Tiny(), ckpt)
+
+
+def test_registered_methods_round_trip_with_tuple_arguments(tmp_path):
+    """JSON has no tuples: ``dilations`` comes back as the tuple the signature asks for."""
+    method = registry.build("global_local", channels=1, preset="smoke", dilations=(2, 4))
+    ckpt_io.save_checkpoint(tmp_path, method, step=1)
+    rebuilt = load_method(tmp_path)
+    assert rebuilt.build_config["init"]["dilations"] == (2, 4)
+    for key, value in method.state_dict().items():
+        assert torch.equal(value, rebuilt.state_dict()[key]), key
 
 
 def test_a_crash_while_writing_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
@@ -201,6 +299,6 @@ def test_truncated_or_garbled_files_are_checkpoint_errors(tmp_path):
     model_file = ckpt / "model.safetensors"
     model_file.write_bytes(model_file.read_bytes()[:100])
     with pytest.raises(CheckpointError, match="cannot read the weights .*corrupt or incomplete"):
-        load_method(tmp_path)
+        load_method(tmp_path, cls=Tiny)
     with pytest.raises(CheckpointError, match="must be a str or pathlib.Path, got NoneType"):
         load_method(None)
