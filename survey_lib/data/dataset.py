@@ -19,6 +19,7 @@ from torch.utils.data import Dataset
 from survey_lib.config import get_preset
 from survey_lib.data.base import IMAGE_STREAM, MASK_STREAM, ImageSource, sample_rng
 from survey_lib.data.checks import InputError
+from survey_lib.data.emoji import Emoji
 from survey_lib.data.faces import Faces
 from survey_lib.data.folder import Folder
 from survey_lib.data.glyphs import Glyphs
@@ -33,6 +34,7 @@ SOURCES: dict[str, type[ImageSource]] = {
     "photos": Photos,
     "textures": Textures,
     "faces": Faces,
+    "emoji": Emoji,
     "folder": Folder,
 }
 
