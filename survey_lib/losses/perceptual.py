@@ -1,7 +1,9 @@
 """Perceptual (feature) and style (Gram-matrix) losses (survey §4, "other losses").
 
 With ψ_l the l-th feature map of a frozen loss network (:mod:`survey_lib.losses.feature_nets`),
-of shape (C_l, H_l, W_l):
+of shape (C_l, H_l, W_l) — by default ImageNet VGG16's pool1, pool2, pool3 outputs, PConv's
+recipe (installed with the environment); a random or self-trained network can be passed
+instead, to see which features matter:
 
 * perceptual: ``L_perc = Σ_l mean|ψ_l(P) - ψ_l(T)|`` — L1 between features (PConv's
   ``Σ_p ‖ψ_p(I_out) - ψ_p(I_gt)‖₁ / N_ψp``); it compares *what is where* at a coarser,
@@ -23,7 +25,7 @@ from collections.abc import Sequence
 import torch
 
 from survey_lib.data.checks import InputError
-from survey_lib.losses.feature_nets import FeatureNet, extract
+from survey_lib.losses.feature_nets import FEATURE_KINDS, FeatureNet, extract, feature_network
 from survey_lib.losses.reconstruction import check_loss_inputs
 
 __all__ = [
@@ -80,21 +82,36 @@ def style_from_features(pred_feats: Sequence[torch.Tensor], target_feats: Sequen
                for w, p, t in zip(ws, pred_feats, target_feats))  # type: ignore[return-value]
 
 
-def _features(net: FeatureNet, pred: torch.Tensor, target: torch.Tensor) -> tuple[list, list]:
+def _resolve(net: FeatureNet | str, channels: int) -> FeatureNet:
+    if isinstance(net, str):
+        if net not in FEATURE_KINDS:
+            raise InputError(f"net must be a FeatureNet or one of {', '.join(FEATURE_KINDS)}, got {net!r}")
+        return feature_network(net, channels)
+    if not callable(net):
+        raise InputError(f"net must be a FeatureNet or one of {', '.join(FEATURE_KINDS)}, got {type(net).__name__}")
+    return net
+
+
+def _features(net: FeatureNet | str, pred: torch.Tensor, target: torch.Tensor) -> tuple[list, list]:
     pred, target, _ = check_loss_inputs(pred, target)
+    net = _resolve(net, pred.shape[1])
     with torch.no_grad():
         tf = extract(net, target)
     return extract(net, pred), tf
 
 
-def perceptual_loss(pred: torch.Tensor, target: torch.Tensor, net: FeatureNet,
+def perceptual_loss(pred: torch.Tensor, target: torch.Tensor, net: FeatureNet | str = "vgg16",
                     layer_weights: Sequence[float] | None = None) -> torch.Tensor:
-    """Perceptual loss of ``pred`` against ``target`` on the loss network ``net``."""
+    """Perceptual loss of ``pred`` against ``target`` on the loss network ``net``.
+
+    ``net``: a :class:`FeatureNet` or a kind for :func:`feature_network` (default
+    ``"vgg16"``, the papers' ImageNet VGG16 pool1-3).
+    """
     pf, tf = _features(net, pred, target)
     return perceptual_from_features(pf, tf, layer_weights)
 
 
-def style_loss(pred: torch.Tensor, target: torch.Tensor, net: FeatureNet,
+def style_loss(pred: torch.Tensor, target: torch.Tensor, net: FeatureNet | str = "vgg16",
                layer_weights: Sequence[float] | None = None) -> torch.Tensor:
     """Gram-matrix style loss of ``pred`` against ``target`` on the loss network ``net``."""
     pf, tf = _features(net, pred, target)
@@ -102,7 +119,7 @@ def style_loss(pred: torch.Tensor, target: torch.Tensor, net: FeatureNet,
 
 
 def perceptual_and_style(pred: torch.Tensor, target: torch.Tensor,
-                         net: FeatureNet) -> tuple[torch.Tensor, torch.Tensor]:
+                         net: FeatureNet | str = "vgg16") -> tuple[torch.Tensor, torch.Tensor]:
     """Both losses from one pass of the network over each image."""
     pf, tf = _features(net, pred, target)
     return perceptual_from_features(pf, tf), style_from_features(pf, tf)

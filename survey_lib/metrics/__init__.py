@@ -1,7 +1,8 @@
 """Metrics of image inpainting: pixel, perceptual, distributional, and per-bin evaluation.
 
 * :mod:`~survey_lib.metrics.pixel` — PSNR, SSIM, MAE, MSE (+ hole-only variants);
-* :mod:`~survey_lib.metrics.perceptual` — LPIPS, FID, diversity of pluralistic samples;
+* :mod:`~survey_lib.metrics.perceptual` — LPIPS, FID, FD/KD on VGG16 features (labelled, not
+  FID), diversity of pluralistic samples;
 * :mod:`~survey_lib.metrics.boundary` — the seam error at the hole boundary;
 * :mod:`~survey_lib.metrics.evaluate` — :func:`evaluate` a method per hole-ratio bin,
   :func:`compare_tables` of several methods.
@@ -21,15 +22,21 @@ from survey_lib.metrics.evaluate import (
 )
 from survey_lib.metrics.perceptual import (
     SmallSampleWarning,
+    WeightsCorrupt,
     WeightsUnavailable,
     clear_model_cache,
     diversity,
+    fd_vgg16,
     fid,
     frechet_distance,
     hub_checkpoint_path,
     inception_features,
+    kid_from_features,
+    kid_vgg16,
+    lpips_available,
     lpips_distance,
     lpips_plumbing_check,
+    vgg16_features,
     weights_cached,
 )
 from survey_lib.metrics.pixel import (
@@ -49,18 +56,23 @@ __all__ = [
     "CompareTable",
     "EvalTable",
     "SmallSampleWarning",
+    "WeightsCorrupt",
     "WeightsUnavailable",
     "bin_labels",
     "clear_model_cache",
     "compare_tables",
     "diversity",
     "evaluate",
+    "fd_vgg16",
     "fid",
     "format_metric",
     "frechet_distance",
     "hub_checkpoint_path",
     "inception_features",
     "is_higher_better",
+    "kid_from_features",
+    "kid_vgg16",
+    "lpips_available",
     "lpips_distance",
     "lpips_plumbing_check",
     "mae",
@@ -69,5 +81,6 @@ __all__ = [
     "psnr",
     "ssim",
     "ssim_map",
+    "vgg16_features",
     "weights_cached",
 ]

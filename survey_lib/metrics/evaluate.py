@@ -25,11 +25,16 @@ import torch
 from survey_lib.data.checks import InputError, check_pair
 from survey_lib.data.masks import RATIO_BINS, bin_by_ratio, bin_label, hole_ratio
 from survey_lib.inpaint import Inpainter, composite, method_name, predict
-from survey_lib.metrics.perceptual import lpips_distance
+from survey_lib.metrics.perceptual import (
+    LPIPS_MIN_SIZE,
+    LPIPS_NETS,
+    lpips_available,
+    lpips_distance,
+)
 from survey_lib.metrics.pixel import format_metric, is_higher_better, mae, psnr, ssim
 
 ALL = "all"
-#: metric keys of every table, in display order (``lpips`` is added when asked for)
+#: metric keys of every table, in display order (``lpips`` follows when available, see evaluate)
 METRICS = ("psnr", "ssim", "mae", "hole_psnr", "hole_mae")
 METRIC_LABELS = {
     "psnr": "PSNR",
@@ -170,7 +175,7 @@ def evaluate(
     images: torch.Tensor,
     masks: torch.Tensor,
     batch_size: int = 32,
-    lpips: bool = False,
+    lpips: bool | None = None,
     lpips_net: str = "alex",
     allow_download: bool = False,
 ) -> EvalTable:
@@ -179,13 +184,25 @@ def evaluate(
     ``method`` is any inpainter: a baseline object or an ``nn.Module`` (it is put in
     eval mode and run without gradients by :func:`survey_lib.inpaint.predict`, which
     also blanks the hole). Metrics: ``psnr``, ``ssim``, ``mae`` on the composite,
-    ``hole_psnr``, ``hole_mae`` on hole pixels, and ``lpips`` (``lpips=True``; needs the
-    trunk weights, see :func:`survey_lib.metrics.lpips_distance`).
+    ``hole_psnr``, ``hole_mae`` on hole pixels, and ``lpips`` on the composite
+    (:func:`survey_lib.metrics.lpips_distance` with ``lpips_net``). ``lpips=None`` (the
+    default) includes LPIPS whenever it can run here — weights installed (``make venv``
+    installs them) and images at least ``LPIPS_MIN_SIZE[lpips_net]`` pixels a side — and
+    leaves the column out otherwise; ``True`` demands it (raising
+    :class:`~survey_lib.metrics.WeightsUnavailable` or ``InputError`` when it cannot);
+    ``False`` skips it (faster, e.g. inside training loops).
     """
     if not callable(method):
         raise InputError(f"method must be callable as method(image, mask), got {type(method).__name__}")
     images, masks = check_pair(images, masks)
     batch_size = _check_batch_size(batch_size)
+    if lpips_net not in LPIPS_NETS:
+        raise InputError(f"lpips_net must be one of {', '.join(LPIPS_NETS)}, got {lpips_net!r}")
+    if lpips is None:
+        lpips = (min(images.shape[-2:]) >= LPIPS_MIN_SIZE[lpips_net]
+                 and (allow_download or lpips_available(lpips_net)))
+    elif not isinstance(lpips, bool):
+        raise InputError(f"lpips must be None (when available), True or False, got {lpips!r}")
     per_image: dict[str, list[torch.Tensor]] = {m: [] for m in METRICS}
     if lpips:
         per_image["lpips"] = []
