@@ -162,6 +162,21 @@ def test_missing_package_names_it_and_the_install_command(monkeypatch) -> None:
         emoji_split.cache_clear()
 
 
+def test_an_incomplete_install_is_reported_not_a_crash_at_the_first_sample(monkeypatch, tmp_path) -> None:
+    (tmp_path / "font").mkdir()
+    (tmp_path / "font" / "glyf_colr0.ttf").write_bytes(b"")
+    (tmp_path / "svg").mkdir()  # an interrupted install: the font but no emoji files
+    monkeypatch.setattr(emoji_mod, "openmoji_dir", lambda: tmp_path)
+    all_emoji.cache_clear()
+    emoji_split.cache_clear()
+    try:
+        with pytest.raises(ImportError, match="holds no emoji SVG files; reinstall"):
+            make_dataset("emoji", size=32, length=2)
+    finally:
+        all_emoji.cache_clear()
+        emoji_split.cache_clear()
+
+
 def test_cli_evaluates_a_baseline_on_emoji(capsys) -> None:
     assert main(["eval", "--method", "telea", "--data", "emoji", "--preset", "smoke", "--n", "4"]) == 0
     assert "| all | 4 |" in capsys.readouterr().out

@@ -74,8 +74,12 @@ def openmoji_dir() -> Path:
 @cache
 def all_emoji() -> tuple[str, ...]:
     """Code points (``"1F600"``) of every single-code-point emoji in OpenMoji, sorted."""
-    names = (p.stem for p in (openmoji_dir() / "svg").glob("*.svg"))
-    return tuple(sorted((n for n in names if "-" not in n), key=lambda n: int(n, 16)))
+    folder = openmoji_dir() / "svg"
+    names = (p.stem for p in folder.glob("*.svg"))
+    codes = tuple(sorted((n for n in names if "-" not in n), key=lambda n: int(n, 16)))
+    if not codes:  # e.g. an interrupted install: say so instead of failing at the first sample
+        raise ImportError(f"{PACKAGE} is installed but {folder} holds no emoji SVG files; reinstall it: {INSTALL_HINT}")
+    return codes
 
 
 def is_test_emoji(code: str) -> bool:
