@@ -3,6 +3,8 @@ augmentation, the missing-package error, the CLI, and the per-source description
 
 from __future__ import annotations
 
+import pickle
+
 import numpy as np
 import pytest
 import torch
@@ -143,11 +145,20 @@ def test_grey_channel_and_bad_arguments() -> None:
     assert ds[0][0].shape == (1, 32, 32)
     with pytest.raises(InputError, match="augment must be True or False"):
         make_dataset("emoji", size=32, augment="yes")
+    with pytest.raises(InputError, match="augment must be True or False"):
+        make_dataset("emoji", size=32, augment=1)
+    assert make_dataset("emoji", size=32, augment=np.bool_(False)).source.augment is False
     with pytest.raises(InputError, match="split must be one of"):
         make_dataset("emoji", split="val", size=32)
     with pytest.raises(InputError, match="size must be an int"):
         make_dataset("emoji", size=64.0)
     assert "emoji" in SOURCES
+
+
+def test_dataset_pickles_for_dataloader_workers() -> None:
+    ds = make_dataset("emoji", size=32, length=3, seed=4)
+    copy = pickle.loads(pickle.dumps(ds))
+    assert all(torch.equal(a, b) for a, b in zip(ds[2], copy[2]))
 
 
 def test_missing_package_names_it_and_the_install_command(monkeypatch) -> None:

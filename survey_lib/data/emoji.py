@@ -142,9 +142,9 @@ class Emoji(ImageSource):
         if max(height, width) > MAX_SIDE:
             raise InputError(f"size must be at most {MAX_SIDE} pixels per side for emoji, got {size!r}")
         super().__init__(size, split, channels)
-        if not isinstance(augment, bool):
+        if not isinstance(augment, (bool, np.bool_)):
             raise InputError(f"augment must be True or False, got {augment!r}")
-        self.augment = augment
+        self.augment = bool(augment)
         self.emoji = emoji_split(self.split)  # fails here, with the install command, if missing
         self.side = round(SCALE[1] * min(self.height, self.width))  # the cached drawing's size
 
