@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pytest
 import torch
@@ -221,9 +223,84 @@ def test_plot_taxonomy_draws_every_leaf_with_its_chapter():
     leaves = taxonomy.leaves()
     assert len(ax.patches) == len(leaves)
     texts = [t.get_text() for t in ax.texts]
+    joined = " ".join(texts)  # long names wrap onto several lines of one box
     for _, leaf in leaves:
-        assert f"{leaf.section} {leaf.name}" in texts
+        assert f"{leaf.section} {leaf.name}" in joined
     assert texts.count("planned") == sum(1 for _, leaf in leaves if not leaf.notebooks)
+
+
+def _text_boxes(fig):
+    """(text, window extent) of every visible, non-empty text of a drawn figure."""
+    renderer = _env.agg_renderer(fig)
+    fig.draw(renderer)
+    return [(t, t.get_window_extent(renderer)) for t in _env.visible_texts(fig)]
+
+
+def _overlaps(boxes):
+    return [(a.get_text(), b.get_text()) for i, (a, ba) in enumerate(boxes) for b, bb in boxes[i + 1:]
+            if ba.width > 0 and bb.width > 0 and ba.overlaps(bb)
+            and min(ba.x1, bb.x1) - max(ba.x0, bb.x0) > 1 and min(ba.y1, bb.y1) - max(ba.y0, bb.y0) > 1]
+
+
+def test_taxonomy_text_is_readable_on_screen_and_stays_inside_its_box():
+    """Regression (issue 8, finding 15): a 14-inch figure with 7.5 pt text was shown scaled to
+    the 968 px output, about 7 px. Now every text is >= 9 screen px and inside its box."""
+    fig = viz.plot_taxonomy()
+    sizes = _env.shown_text_px(fig)
+    assert min(sizes.values()) >= _env.MIN_TEXT_PX, sorted(sizes.items(), key=lambda kv: kv[1])[:3]
+    boxes = _text_boxes(fig)
+    assert _overlaps(boxes) == []
+    renderer = _env.agg_renderer(fig)
+    patches = [p.get_window_extent(renderer) for p in fig.axes[0].patches]
+    for text, box in boxes:
+        if text.get_fontweight() == "bold" and text.get_fontsize() > taxonomy_font():
+            continue  # the three column headings
+        assert any(p.x0 <= box.x0 and box.x1 <= p.x1 and p.y0 <= box.y0 and box.y1 <= p.y1 for p in patches), \
+            text.get_text()
+    assert _env.shown_text_px(viz.plot_taxonomy(width=20.0))  # a wide figure is scaled, not refused
+
+
+def taxonomy_font():
+    from survey_lib.viz.charts import TAXONOMY_FONT_PT
+
+    return TAXONOMY_FONT_PT
+
+
+def test_show_maps_fits_the_page_and_keeps_titles_readable():
+    """Regression (issue 8, finding 15): 04's gradient maps were nine panels in one 18-inch
+    row, titles ~5 px on screen. show_maps wraps into as many columns as fit the page."""
+    maps = {f"map {i}\n{i} % in hole": torch.rand(12, 12) for i in range(7)}
+    fig = viz.show_maps({"image": _batch(1), "grey": _batch(1, c=1)[0], **maps})
+    assert len(viz.image_axes(fig)) == 9
+    sizes = _env.shown_text_px(fig)
+    assert min(sizes.values()) >= _env.MIN_TEXT_PX
+    assert fig.get_figwidth() * _env.SCREEN_DPI <= _env.SCREEN_WIDTH_PX
+    assert _overlaps(_text_boxes(fig)) == []
+    with pytest.raises(InputError, match="panels must be a non-empty dict"):
+        viz.show_maps({})
+    with pytest.raises(InputError, match="NaN or inf"):
+        viz.show_maps({"bad": torch.full((4, 4), float("nan"))})
+    with pytest.raises(InputError, match=r"panels\['x'\]"):
+        viz.show_maps({"x": torch.rand(2, 5, 4, 4)})
+
+
+def test_plot_curves_keeps_an_identical_curve_visible():
+    """Regression (issue 8, finding 15): in 04's generator-loss plot the WGAN curve lay
+    exactly under the hinge one. An equal curve is drawn dashed on top and named after its twin."""
+    x = torch.linspace(-3, 3, 31)
+    fig = viz.plot_curves(x, {"hinge": -x, "nsgan": torch.nn.functional.softplus(-x), "wgan_gp": -x.clone()},
+                          "logit", "loss")
+    lines = fig.axes[0].get_lines()
+    assert [ln.get_label() for ln in lines] == ["hinge", "nsgan", "wgan_gp (= hinge)"]
+    assert lines[0].get_linestyle() == "-" and lines[2].get_linestyle() != "-"
+    assert lines[2].get_zorder() > lines[0].get_zorder() and lines[2].get_linewidth() > lines[0].get_linewidth()
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()][-1] == "wgan_gp (= hinge)"
+    with pytest.raises(InputError, match=r"curves\['a'\] has 2 values but x has 31"):
+        viz.plot_curves(x, {"a": [1.0, 2.0]})
+    with pytest.raises(InputError, match="curves must be a non-empty dict"):
+        viz.plot_curves(x, {})
+    with pytest.raises(InputError, match="x must be a list/array of numbers"):
+        viz.plot_curves(["a", "b"], {"a": [1.0, 2.0]})
 
 
 def test_taxonomy_names_only_course_notebooks():
@@ -339,15 +416,41 @@ def test_liveplot_stdout_mode_prints_sparse_lines(no_kernel, capsys):
     assert lines == ["cli: step 0: loss=0.5", "cli: step 5: loss=0.5", "cli: step 9: loss=0.5"]
 
 
-def test_liveplot_uses_ipython_display_in_a_kernel(monkeypatch):
-    disp = _Display()
+def test_liveplot_in_a_kernel_draws_into_one_image_widget_even_inside_an_output(monkeypatch):
+    """Regression (issue 8, finding 11): in a kernel the plot was a display handle, and inside
+    the loss lab's ``ipywidgets.Output`` JupyterLab drops ``update_display_data``: the plot
+    stayed at step 1. Now it is one ``ipywidgets.Image`` displayed once whose value is set at
+    every refresh (a comm message), and no display-handle update is ever sent."""
+    import ipywidgets
+    from PIL import Image as PILImage
+
+    shown, handle_updates = [], []
+
+    class Handle:
+        def update(self, obj):
+            handle_updates.append(obj)
+
+    def fake_display(obj, **kwargs):
+        shown.append((obj, kwargs))
+        return Handle()
+
     monkeypatch.setattr(_env, "in_kernel", lambda: True)
-    monkeypatch.setattr(_env, "display", disp)
-    live = viz.LivePlot(every_s=0)
-    live.update(0, {"a": 1.0})
-    live.update(1, {"a": 0.5})
-    live.close()
-    assert len(disp.shown) == 1 and len(disp.updates) == 1
+    monkeypatch.setattr(_env, "display", fake_display)
+    out = ipywidgets.Output()
+    values = []
+    with out:
+        live = viz.LivePlot("lab", every_s=0)
+        for step in range(3):
+            live.update(step, {"a": 1.0 / (step + 1)})
+            values.append(live.widget.value)
+        live.close()
+    assert isinstance(live.widget, ipywidgets.Image) and live.widget.format == "png"
+    assert len(shown) == 1 and shown[0][0] is live.widget and "display_id" not in shown[0][1]
+    assert handle_updates == []
+    assert live.renders == 3 and len(set(values)) == 3  # every refresh changed the picture
+    for png in values:
+        assert png[:8] == b"\x89PNG\r\n\x1a\n"
+        assert PILImage.open(io.BytesIO(png)).size[0] > 100
 
 
 def test_liveplot_figure_has_curves_preview_and_log_scale_choice():
@@ -401,3 +504,10 @@ def test_bad_scores_sizes_and_preview_counts_are_clear_errors():
     table = EvalTable("m", {"hole_psnr": np.array([20.0])}, np.array([0.05]), ["1-10%"])
     with pytest.raises(InputError, match="size must be a positive number"):
         viz.plot_bins({"m": table}, size=0)
+
+
+def test_liveplot_text_is_readable_at_the_size_it_is_shown():
+    live = viz.LivePlot("run", every_s=0, display=_Display(), clock=_Clock())
+    live.update(0, {"a": 1.0, "b": 2.0}, preview=_batch(4))
+    sizes = _env.shown_text_px(live.figure())
+    assert min(sizes.values()) >= _env.MIN_TEXT_PX, sizes

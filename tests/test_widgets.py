@@ -140,6 +140,28 @@ def test_painter_widget_builds_headless_and_mouse_paints_in_image_coordinates():
     assert painter.brush == 6.0
 
 
+def test_painter_canvas_is_shown_at_its_pixel_size_and_zoom_resizes_it():
+    """Regression (issue 8, finding 12): ipycanvas stretched the 256 px canvas to the output
+    width (968 px), blurring it and pushing the controls below the fold. The canvas layout now
+    equals its pixel size, and the zoom control changes both together (mouse mapping too)."""
+    painter = MaskPainter(_image(h=64, w=64), brush=2, initial_strokes=[])
+    canvas = painter.widget.children[0]
+    assert painter.scale == 4 and (canvas.width, canvas.height) == (256, 256)
+    assert (canvas.layout.width, canvas.layout.height) == ("256px", "256px")
+    zoom = painter._zoom
+    assert zoom.value == 4 and zoom in painter.widget.children[1].children
+    zoom.value = 2
+    assert painter.scale == 2 and (canvas.width, canvas.height) == (128, 128)
+    assert (canvas.layout.width, canvas.layout.height) == ("128px", "128px")
+    painter._on_mouse_down(2 * 10 + 1, 2 * 20 + 1)  # canvas pixel centre of image pixel (10, 20)
+    painter._on_mouse_up(2 * 10 + 1, 2 * 20 + 1)
+    assert painter.strokes[-1].points == ((10.0, 20.0),)
+    painter.set_zoom(5)  # a zoom the menu lacks: added, and the dropdown shows it
+    assert zoom.value == 5 and canvas.layout.width == "320px" and canvas.width == 320
+    with pytest.raises(InputError, match="scale must be a positive int"):
+        painter.set_zoom(0)
+
+
 # ----------------------------------------------------------------------------- explorer
 def test_explorer_masks_follow_seed_and_family():
     from survey_lib.data.masks import generate_masks
@@ -188,6 +210,31 @@ def test_explorer_widget_builds_headless_and_controls_drive_it():
     ex._family.value = "ratio_20_30"
     ex._params_box.children[0].value = 0.5  # lo above hi: shown as a message, not raised
     assert "color:#b00" in ex._status.value
+
+
+def test_explorer_set_from_a_script_updates_the_controls():
+    """Regression (issue 8, finding 13): ``set(...)`` changed the picture, not the dropdown and
+    sliders, so the controls lied and choosing the shown family again did nothing."""
+    ex = MaskExplorer(family="center", n=2, size=16)
+    assert ex.widget is not None  # builds the controls
+    picture = ex._picture.value
+    ex.set(family="boxes", seed=7, n=3, max_boxes=2)
+    assert ex._picture.value != picture
+    assert (ex._family.value, ex._seed.value, ex._count.value) == ("boxes", 7, 3)
+    assert [(c.description, c.value) for c in ex._params_box.children] == [("max_boxes", 2)]
+    ex.set(family="center")  # ... and back with the dropdown: the event fires again
+    assert ex._family.value == "center"
+    ex._family.value = "boxes"
+    assert ex.family == "boxes" and ex._count.value == 3
+    ex.set(seed=5000, n=40)  # outside the sliders' ranges: the ranges widen, values shown
+    assert (ex._seed.value, ex._count.value) == (5000, 40) and ex.masks.shape[0] == 40
+    ex.set(family="ratio_20_30")
+    lo = ex._params_box.children[0]
+    lo.value = 0.5  # refused (lo above hi): the slider goes back to the explorer's value
+    assert "color:#b00" in ex._status.value and lo.value == ex.params["lo"] == 0.2
+    with pytest.raises(InputError, match="seed must be >= 0"):
+        ex.set(seed=-1)
+    assert ex._seed.value == 5000
 
 
 # ----------------------------------------------------------------------------- picker
@@ -278,3 +325,34 @@ def test_explorer_keeps_its_state_when_a_parameter_is_refused():
         explorer.set(ratio="abc")
     assert explorer.params == {"ratio": 0.25} and torch.equal(explorer.masks, before)
     assert explorer.set(ratio=0.5).mean().item() == 11 * 11 / 256  # side round(16 * sqrt(0.5)) = 11
+
+
+# ----------------------------------------------------------------------------- loss lab board
+def test_perception_distortion_names_every_run_readably_without_overlaps():
+    """Regression (issue 8, finding 15): runs with almost equal scores (the three classical
+    baselines) had their labels written on top of one another at their points."""
+    from survey_lib.viz import _env
+    from survey_lib.widgets.losslab import LossLabBoard
+
+    g = torch.Generator().manual_seed(0)
+    images = torch.rand(4, 3, 16, 16, generator=g)
+    masks = torch.zeros(4, 1, 16, 16)
+    masks[..., 4:12, 4:12] = 1
+    board = LossLabBoard(images, masks, n_show=2, perceptual="proxy")
+    for name, value in (("telea", 0.50), ("navier_stokes", 0.501), ("biharmonic", 0.502), ("L1 only", 0.3)):
+        board.add(name, _Fill(value), kind="classical" if value > 0.4 else "learned")
+    fig = board.perception_distortion()
+    ax = fig.axes[0]
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert legend == list(board.runs)
+    assert min(_env.shown_text_px(fig).values()) >= _env.MIN_TEXT_PX
+    renderer = _env.agg_renderer(fig)
+    fig.draw(renderer)
+    boxes = [(t.get_text(), t.get_window_extent(renderer)) for t in _env.visible_texts(fig)]
+    clash = [(a, b) for i, (a, ba) in enumerate(boxes) for b, bb in boxes[i + 1:]
+             if min(ba.x1, bb.x1) - max(ba.x0, bb.x0) > 1 and min(ba.y1, bb.y1) - max(ba.y0, bb.y0) > 1]
+    assert clash == []
+    markers = [c.get_paths()[0].vertices.shape[0] for c in ax.collections]
+    assert markers[0] != markers[3]  # classical squares, learned circles
+    with pytest.raises(InputError, match="not on the board"):
+        board.perception_distortion(x="fid")

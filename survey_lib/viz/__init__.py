@@ -7,13 +7,13 @@ that is drawn with Agg: a notebook shows it as the cell's value, a script can sa
 with ``fig.savefig(...)``. Nothing here opens a window.
 
 Modules: ``images`` (grids, overlays, inpainting comparisons, error maps), ``charts``
-(per-bin curves, taxonomy map), ``code`` (``show_code``), ``live`` (``LivePlot``).
+(per-bin curves, curves that stay visible when equal, taxonomy map), ``code`` (``show_code``), ``live`` (``LivePlot``).
 """
 
 from __future__ import annotations
 
 from survey_lib.viz._env import figure_to_png, new_figure
-from survey_lib.viz.charts import plot_bins, plot_taxonomy
+from survey_lib.viz.charts import plot_bins, plot_curves, plot_taxonomy
 from survey_lib.viz.code import show_code
 from survey_lib.viz.images import (
     compare_methods,
@@ -22,6 +22,7 @@ from survey_lib.viz.images import (
     overlay_mask,
     show_images,
     show_inpainting,
+    show_maps,
 )
 from survey_lib.viz.live import LivePlot
 
@@ -34,8 +35,10 @@ __all__ = [
     "new_figure",
     "overlay_mask",
     "plot_bins",
+    "plot_curves",
     "plot_taxonomy",
     "show_code",
     "show_images",
     "show_inpainting",
+    "show_maps",
 ]

@@ -221,6 +221,46 @@ def error_map(
     return fig
 
 
+def show_maps(
+    panels: Mapping[str, torch.Tensor],
+    ncols: int | None = None,
+    size: float = 1.8,
+    cmap: str = "viridis",
+    fontsize: float = 9.0,
+) -> Figure:
+    """Titled panels in a grid that fits a notebook's width: images and heat maps mixed.
+
+    ``panels``: {title: tensor}; a 2-D tensor (H, W) is a heat map drawn with ``cmap``
+    on its own range (e.g. a normalised gradient magnitude), anything else is an image
+    in the library's convention ((C, H, W) or (1, C, H, W), values in [0, 1]).
+    ``ncols`` defaults to as many ``size``-inch columns as fit the output width of
+    JupyterLab (:data:`survey_lib.viz._env.SCREEN_WIDTH_PX`), so the figure is shown
+    unscaled and ``fontsize`` (points; 9 pt = 12.5 px) is what the reader gets.
+    """
+    from survey_lib.viz._env import SCREEN_DPI, SCREEN_WIDTH_PX
+
+    if not isinstance(panels, Mapping) or not panels:
+        raise InputError(f"panels must be a non-empty dict {{title: tensor}}, got {type(panels).__name__}")
+    size = check_positive(size, "size")
+    fontsize = check_positive(fontsize, "fontsize")
+    fit = max(1, int(SCREEN_WIDTH_PX // (size * SCREEN_DPI)))
+    ncols = min(fit, len(panels)) if ncols is None else min(check_count(ncols, "ncols"), len(panels))
+    nrows = math.ceil(len(panels) / ncols)
+    fig = new_figure(ncols * size, nrows * (size + 0.25))
+    for i, (title, value) in enumerate(panels.items()):
+        ax = fig.add_subplot(nrows, ncols, i + 1)
+        if isinstance(value, torch.Tensor) and value.ndim == 2:
+            if not torch.isfinite(value).all():
+                raise InputError(f"panels[{title!r}] holds NaN or inf values")
+            ax.imshow(value.detach().cpu().float().numpy(), cmap=cmap, interpolation="nearest")
+            ax.set_axis_off()
+            ax.set_title(str(title), fontsize=fontsize)
+        else:
+            draw(ax, image_batch(value, f"panels[{title!r}]")[:1], None)
+            ax.set_title(str(title), fontsize=fontsize)
+    return fig
+
+
 def image_axes(fig: Figure) -> list[object]:
     """The axes of ``fig`` that hold an image (tests and notebooks count panels)."""
     return [ax for ax in fig.axes if ax.get_images()]

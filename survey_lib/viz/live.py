@@ -2,12 +2,19 @@
 
 Why this design: a training loop calls :meth:`LivePlot.update` every step, so an update
 must be cheap. Values are only appended to the history; a figure is drawn (Agg, to
-PNG) and pushed to one IPython display handle at most every ``every_s`` seconds, and
-once more on :meth:`close` if the last values are not drawn yet, so the final state is
-always on screen. No GUI backend,
+PNG) at most every ``every_s`` seconds, and once more on :meth:`close` if the last
+values are not drawn yet, so the final state is always on screen. No GUI backend,
 no ``plt.show()``: it works the same in JupyterLab and in a headless nbconvert/nbval
 run (both are kernels), and in a plain script it only records the history (or prints
 a line per refresh when ``stdout=True``).
+
+Where the picture goes: in a kernel, into one ``ipywidgets.Image`` that is displayed
+once and whose ``value`` is set at every refresh. Why not an IPython display handle
+(``display(..., display_id=True)`` then ``handle.update``): inside an
+``ipywidgets.Output`` (the loss lab's train button writes into one) JupyterLab's
+widget manager drops ``update_display_data`` messages, so the plot stayed at its first
+step for the whole run; a widget's value is a comm message and arrives in both places.
+An injected ``display`` function (tests, other front ends) still gets display handles.
 """
 
 from __future__ import annotations
@@ -39,7 +46,8 @@ class LivePlot:
     print one line per refresh instead of staying silent.
 
     After use: ``history[name]`` (values), ``steps[name]`` (their steps), ``preview``
-    (last preview batch), ``renders`` (number of refreshes drawn).
+    (last preview batch), ``renders`` (number of refreshes drawn), ``widget`` (the
+    ``ipywidgets.Image`` showing the plot in a kernel; None elsewhere).
     """
 
     def __init__(
@@ -68,8 +76,10 @@ class LivePlot:
         self.max_preview = max_preview
         self.stdout = bool(stdout)
         self._clock = clock or time.monotonic
-        self._display = display if display is not None else (_env.display if _env.in_kernel() else None)
+        self._use_widget = display is None and _env.in_kernel()
+        self._display = display if display is not None else (_env.display if self._use_widget else None)
         self._handle: Any = None
+        self.widget: Any = None
         self._last_render: float | None = None
         self._last_step: int | None = None
         self.history: dict[str, list[float]] = {}
@@ -137,7 +147,7 @@ class LivePlot:
     def figure(self) -> Figure:
         """The current plot as a figure: loss curves, plus the preview grid if any."""
         has_preview = self.preview is not None
-        fig = _env.new_figure(11.0 if has_preview else 6.0, 3.6)
+        fig = _env.new_figure(9.4 if has_preview else 6.0, 3.4)
         ax = fig.add_subplot(1, 2 if has_preview else 1, 1)
         for name, values in self.history.items():
             ax.plot(self.steps[name], values, label=name, linewidth=1.2)
@@ -148,7 +158,7 @@ class LivePlot:
         ax.set_ylabel("loss")
         ax.grid(True, alpha=0.3)
         if self.history:
-            ax.legend(fontsize=8, loc="upper right")
+            ax.legend(fontsize=9, loc="upper right")
         ax.set_title(f"{self.title}  step {self._last_step}".strip(), fontsize=10)
         if has_preview:
             pax = fig.add_subplot(1, 2, 2)
@@ -178,9 +188,19 @@ class LivePlot:
         if self._display is None:
             print(self._summary(), flush=True)
             return
+        png = _env.figure_to_png(self.figure(), dpi=_env.SCREEN_DPI)  # shown unscaled: text >= 9 px
+        if self._use_widget:
+            if self.widget is None:
+                import ipywidgets
+
+                self.widget = ipywidgets.Image(value=png, format="png")
+                self._display(self.widget)
+            else:
+                self.widget.value = png
+            return
         from IPython.display import Image
 
-        image = Image(data=_env.figure_to_png(self.figure(), dpi=80), format="png")
+        image = Image(data=png, format="png")
         if self._handle is None:
             self._handle = self._display(image, display_id=True)
         else:

@@ -10,6 +10,7 @@ this file. Everything is scriptable: ``explorer.set(family="boxes", seed=3)`` th
 from __future__ import annotations
 
 import functools
+import html
 import inspect
 from typing import Any
 
@@ -85,6 +86,8 @@ class MaskExplorer:
         for value, label in ((seed, "seed"), (n, "n"), (size, "size")):
             if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
                 raise InputError(f"{label} must be an int, got {value!r}")
+        if seed is not None and seed < 0:
+            raise InputError(f"seed must be >= 0, got {seed}")
         if n is not None and n < 1:
             raise InputError(f"n must be at least 1, got {n}")
         if size is not None and size < 2:
@@ -150,6 +153,7 @@ class MaskExplorer:
         if self._widget is None:
             import ipywidgets as widgets
 
+            self._syncing = False
             self._family = widgets.Dropdown(options=self.families(), value=self.family, description="family")
             self._seed = widgets.IntSlider(value=self.seed, min=0, max=999, description="seed")
             self._count = widgets.IntSlider(value=self.n, min=1, max=32, description="masks")
@@ -165,11 +169,18 @@ class MaskExplorer:
         return self._widget
 
     def _safe(self, **changes: Any) -> None:
-        """Apply a change from a control; show a bad combination as a message, not a traceback."""
+        """Apply a change from a control; show a bad combination as a message, not a traceback.
+
+        A refused combination puts the controls back to the explorer's state, so they
+        never show values the picture does not have.
+        """
+        if self._syncing:  # the change came from _sync_controls, not from the reader
+            return
         try:
             self.set(**changes)
         except InputError as err:
-            self._status.value = f"<span style='color:#b00'>{err}</span>"
+            self._sync_controls()
+            self._status.value = f"<span style='color:#b00'>{html.escape(str(err))}</span>"
 
     def _param_control(self, name: str, value: int | float | bool):
         import ipywidgets as widgets
@@ -185,11 +196,38 @@ class MaskExplorer:
         control.observe(lambda c: self._safe(**{name: c["new"]}), names="value")
         return control
 
+    @staticmethod
+    def _show_value(control: Any, value: int | float | bool) -> None:
+        """Set a control to ``value``, widening a slider's range first if it lies outside."""
+        if hasattr(control, "max") and value > control.max:
+            control.max = value
+        if hasattr(control, "min") and value < control.min:
+            control.min = value
+        control.value = value
+
+    def _sync_controls(self) -> None:
+        """Make every control show the explorer's state (after ``set`` from a script, too).
+
+        Regression (issue 8, finding 13): ``set(...)`` changed the picture but not the
+        dropdown and sliders, so the controls lied and choosing the shown family again
+        did nothing (the dropdown's value did not change, so no event fired).
+        """
+        self._syncing = True
+        try:
+            if [c.description for c in self._params_box.children] != list(self.params):
+                self._params_box.children = [self._param_control(k, v) for k, v in self.params.items()]
+            self._family.value = self.family
+            self._show_value(self._seed, self.seed)
+            self._show_value(self._count, self.n)
+            for control in self._params_box.children:
+                self._show_value(control, self.params[control.description])
+        finally:
+            self._syncing = False
+
     def _refresh(self) -> None:
         from survey_lib.viz._env import figure_to_png
 
-        if [c.description for c in self._params_box.children] != list(self.params):
-            self._params_box.children = [self._param_control(k, v) for k, v in self.params.items()]
+        self._sync_controls()
         self._picture.value = figure_to_png(self.figure(), dpi=72)
         r = self.ratios
         self._status.value = (

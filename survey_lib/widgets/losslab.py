@@ -245,22 +245,38 @@ class LossLabBoard:
 
     def perception_distortion(self, x: str = "hole_psnr", y: str = "perceptual") -> Any:
         """Scatter of the runs: distortion (``x``, higher = closer in pixels) against a
-        perceptual score (``y``)."""
+        perceptual score (``y``).
+
+        Each run has its own colour (classical baselines: squares, learned runs:
+        circles) and is named in a legend beside the axes, not by a label at its
+        point: the classical methods score almost alike and their labels piled up
+        unreadably on one another (issue 8, finding 15). Text is 9 pt or more and the
+        figure fits a notebook's width, so nothing is scaled down on screen.
+        """
+        from matplotlib import colormaps
+
         from survey_lib.viz._env import new_figure
 
         if not self.runs:
             raise InputError("the board is empty: add a run first")
-        fig = new_figure(5.5, 4.0)
+        for metric in (x, y):
+            if metric not in BOARD_METRICS:
+                raise InputError(f"metric {metric!r} is not on the board; choose from {', '.join(BOARD_METRICS)}")
+        fig = new_figure(9.2, 4.2)
         ax = fig.add_subplot(1, 1, 1)
-        for name, run in self.runs.items():
+        colors = colormaps["tab10" if len(self.runs) <= 10 else "tab20"]
+        for i, (name, run) in enumerate(self.runs.items()):
             marker = "s" if run.kind == "classical" else "o"
-            ax.scatter([run.metrics[x]], [run.metrics[y]], marker=marker, s=40)
-            ax.annotate(name, (run.metrics[x], run.metrics[y]), fontsize=8, xytext=(4, 4),
-                        textcoords="offset points")
-        ax.set_xlabel(f"{x} (higher = less distortion)")
+            ax.scatter([run.metrics[x]], [run.metrics[y]], marker=marker, s=55, color=colors(i % colors.N),
+                       edgecolors="black", linewidths=0.5, label=name, zorder=3)
+        ax.set_xlabel(f"{x} (higher = less distortion)", fontsize=10)
+        ax.set_ylabel(("perceptual distance (lower = closer)" if y == "perceptual" else y), fontsize=10)
+        ax.tick_params(labelsize=9)
         label = self.perceptual_name if y == "perceptual" else y
-        ax.set_ylabel(("perceptual distance\n(lower = closer)" if y == "perceptual" else y), fontsize=9)
-        ax.set_title("perception-distortion: " + (label if len(label) < 60 else label[:57] + "..."), fontsize=8)
+        short = "LPIPS" if self.perceptual_kind == "lpips" else "proxy (not LPIPS)"
+        ax.set_title(f"perception-distortion ({short if y == 'perceptual' else label})", fontsize=10)
+        ax.legend(fontsize=9, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0,
+                  title="run (square = classical)", title_fontsize=9)
         ax.grid(alpha=0.3)
         return fig
 

@@ -146,6 +146,8 @@ class MaskPainter:
 
         canvas = Canvas(width=self.width * self.scale, height=self.height * self.scale)
         canvas.layout.border = "1px solid #888"
+        self._canvas = canvas
+        self._fit_canvas()
         canvas.on_mouse_down(self._on_mouse_down)
         canvas.on_mouse_move(self._on_mouse_move)
         canvas.on_mouse_up(self._on_mouse_up)
@@ -158,9 +160,41 @@ class MaskPainter:
         clear = widgets.Button(description="clear", icon="trash")
         undo.on_click(lambda _: self.undo())
         clear.on_click(lambda _: self.clear())
-        self._canvas, self._slider = canvas, slider
+        zooms = sorted({1, 2, 3, 4, 6, 8, self.scale})
+        zoom = widgets.Dropdown(options=[(f"{z}x", z) for z in zooms], value=self.scale, description="zoom",
+                                layout=widgets.Layout(width="140px"), style={"description_width": "40px"})
+        zoom.observe(lambda change: self.set_zoom(change["new"]), names="value")
+        self._slider, self._zoom = slider, zoom
         self._status = widgets.HTML()
-        return widgets.VBox([canvas, widgets.HBox([slider, undo, clear]), self._status])
+        return widgets.VBox([canvas, widgets.HBox([slider, zoom, undo, clear]), self._status])
+
+    def set_zoom(self, scale: int) -> None:
+        """Show each image pixel as ``scale`` x ``scale`` screen pixels (the canvas is resized)."""
+        if isinstance(scale, bool) or not isinstance(scale, int) or scale < 1:
+            raise InputError(f"scale must be a positive int (screen pixels per image pixel), got {scale!r}")
+        if self._widget is None or scale == self.scale:
+            self.scale = scale
+            return
+        self.scale = scale
+        self._canvas.width, self._canvas.height = self.width * scale, self.height * scale
+        self._fit_canvas()
+        if self._zoom.value != scale:  # a script chose the zoom: the dropdown shows it
+            values = sorted({v for _, v in self._zoom.options} | {scale})
+            self._zoom.options = [(f"{z}x", z) for z in values]
+            self._zoom.value = scale
+        self._redraw()
+
+    def _fit_canvas(self) -> None:
+        """Give the canvas its pixel size on screen.
+
+        Why: ipycanvas stretches a canvas to the output width by default (968 px in
+        JupyterLab at a 1400 px window), which blurs the image and pushes the controls
+        and the picker's button below the fold. Fixed CSS size = drawing size: sharp
+        pixels, and mouse coordinates map 1:1 to canvas pixels.
+        """
+        self._canvas.layout.width = f"{self._canvas.width}px"
+        self._canvas.layout.height = f"{self._canvas.height}px"
+        self._canvas.layout.min_width = f"{self._canvas.width}px"
 
     def _redraw(self) -> None:
         from survey_lib.viz import overlay_mask
