@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed-stamp
 TEST_ENV := SURVEY_PRESET=smoke MPLBACKEND=Agg OMP_NUM_THREADS=1 PYTHONHASHSEED=0 PYDEVD_DISABLE_FILE_VALIDATION=1
 JOBS ?= 2
 
-.PHONY: lab test unit notebooks lint bench book venv clean strip
+.PHONY: lab e2e test unit notebooks lint bench book venv clean strip
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,11 +20,19 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
+# Lab starts at the repository root (README.md and data/README.md are in its file browser)
+# with the tour open; as root (containers, cloud machines) Jupyter needs --allow-root.
+LAB_UID ?= $(shell id -u)
 lab: $(STAMP)
-	$(BIN)/jupyter lab --notebook-dir=notebooks --ServerApp.ip=127.0.0.1
+	$(BIN)/jupyter lab --ServerApp.root_dir=. --ServerApp.ip=127.0.0.1 \
+		$(if $(filter 0,$(LAB_UID)),--allow-root) notebooks/00_tour.ipynb
+
+# A real browser: JupyterLab + headless Chromium run the tour's painter and the loss lab (tests_e2e/).
+e2e: $(STAMP)
+	$(TEST_ENV) $(BIN)/python -m pytest -p no:cacheprovider tests_e2e -q
 
 lint: $(STAMP)
-	$(BIN)/ruff check survey_lib tests benchmarks notebooks
+	$(BIN)/ruff check survey_lib tests tests_e2e benchmarks notebooks
 
 test: $(STAMP) lint
 	@rc=0; $(TEST_ENV) $(BIN)/python -m pytest -n $(JOBS) --dist loadfile \
