@@ -12,6 +12,8 @@ error deep inside a model.
 
 from __future__ import annotations
 
+import numbers
+
 import torch
 
 IMAGE_CHANNELS = (1, 3)
@@ -55,10 +57,41 @@ def check_image(image: object, name: str = "image", channels: tuple[int, ...] = 
         raise InputError(f"{name} contains NaN or infinite values")
     lo, hi = float(image.min()), float(image.max())
     if lo < 0.0 or hi > 1.0:
-        hint = " (it looks like [-1, 1]; map it with (x + 1) / 2)" if lo >= -1.0 and lo < 0 else ""
-        hint = hint or (" (it looks like [0, 255]; divide by 255)" if hi > 1.0 and hi <= 255.0 else "")
-        raise InputError(f"{name} values must lie in [0, 1], got range [{lo:.4g}, {hi:.4g}]{hint}")
+        raise InputError(f"{name} values must lie in [0, 1], got range [{lo:.8g}, {hi:.8g}]{range_hint(lo, hi)}")
     return image
+
+
+#: how far outside [0, 1] values may stray and still be called rounding error
+ROUNDING_SLACK = 1e-3
+
+
+def range_hint(lo: float, hi: float) -> str:
+    """Advice for an image whose values span [lo, hi] instead of [0, 1], fitted to the values.
+
+    Each hint names the convention the values most plausibly follow and the one-line fix;
+    values that fit none of them get no guess (a wrong guess is worse than none).
+    """
+    slack = ROUNDING_SLACK
+    if lo >= -slack and hi <= 1.0 + slack:
+        return " (only rounding error away from [0, 1]; clip it with .clamp(0, 1))"
+    if -1.0 - slack <= lo < 0.0 and hi <= 1.0 + slack:
+        return " (it looks like [-1, 1]; map it with (x + 1) / 2)"
+    if lo >= -slack and 1.5 < hi <= 255.0 + slack:
+        return " (it looks like [0, 255]; divide by 255)"
+    if lo >= -slack and 255.0 + slack < hi <= 65535.0 + slack:
+        return " (it looks like 16-bit [0, 65535]; divide by 65535)"
+    if lo < -1.0 - slack and hi <= 255.0:
+        return " (it looks normalised by a mean and std, e.g. ImageNet's; undo that normalisation)"
+    return ""
+
+
+def check_count(value: object, name: str = "n", minimum: int = 1) -> int:
+    """An integer count (samples, steps, ...) of at least ``minimum``; bools and floats refused."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise InputError(f"{name} must be an int >= {minimum}, got {type(value).__name__} {value!r}")
+    if value < minimum:
+        raise InputError(f"{name} must be an int >= {minimum}, got {value}")
+    return int(value)
 
 
 def check_mask(
@@ -97,9 +130,17 @@ def check_mask(
         )
     if like is not None:
         if mask.shape[0] != like.shape[0] or mask.shape[-2:] != like.shape[-2:]:
+            hint = ""
+            if mask.shape[0] != like.shape[0]:
+                hint = "; give one mask per image (repeat it with mask.expand(B, -1, -1, -1))"
+            elif tuple(mask.shape[-2:]) == tuple(like.shape[-2:])[::-1]:
+                hint = ("; height and width are swapped: was one of them rotated? (photos carry an EXIF "
+                        "orientation that viewers apply; load_image/load_mask apply it too)")
+            else:
+                hint = "; was the mask drawn on a resized or rotated copy of the image?"
             raise InputError(
                 f"{name} of shape {tuple(mask.shape)} does not match the image of shape "
-                f"{tuple(like.shape)}: expected ({like.shape[0]}, 1, {like.shape[2]}, {like.shape[3]})"
+                f"{tuple(like.shape)}: expected ({like.shape[0]}, 1, {like.shape[2]}, {like.shape[3]}){hint}"
             )
     per_image = mask.flatten(1).mean(1)
     if not allow_empty and bool((per_image == 0).any()):

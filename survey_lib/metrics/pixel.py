@@ -22,6 +22,7 @@ composite copies the known pixels and would otherwise inflate every score.
 from __future__ import annotations
 
 import math
+import numbers
 
 import torch
 import torch.nn.functional as F
@@ -65,6 +66,35 @@ def check_pred_target(
     return pred, target, mask
 
 
+def check_data_range(data_range: object, pred: torch.Tensor, target: torch.Tensor) -> float:
+    """Validate ``data_range`` (R in PSNR and SSIM) against the values it describes.
+
+    Images here are in [0, 1], so R is 1. A larger R (255, the habit from uint8 code)
+    inflates PSNR by ``20 log10(R)`` (48 dB for 255) and makes SSIM's constants too large,
+    so it is refused. A smaller R is accepted only when the values actually fit in a span
+    of R (checked on ``pred`` and ``target`` together): otherwise it is not their range.
+    """
+    if isinstance(data_range, bool) or not isinstance(data_range, numbers.Real) or not (
+        math.isfinite(float(data_range)) and float(data_range) > 0
+    ):
+        raise InputError(f"data_range must be a positive finite number (1 for [0, 1] images), got {data_range!r}")
+    r = float(data_range)
+    if r > 1.0:
+        raise InputError(
+            f"data_range={data_range!r} does not fit images in [0, 1], whose range is 1 (with it PSNR would "
+            f"gain {20 * math.log10(r):.1f} dB and SSIM's constants grow {r * r:.4g} times); "
+            "pass data_range=1 (the default)"
+        )
+    lo = min(float(pred.min()), float(target.min()))
+    hi = max(float(pred.max()), float(target.max()))
+    if hi - lo > r * (1 + 1e-6):
+        raise InputError(
+            f"data_range={data_range!r} is smaller than the span of the values, [{lo:.4g}, {hi:.4g}]; "
+            "pass data_range=1 (the default) for images in [0, 1]"
+        )
+    return r
+
+
 def _mean_per_image(values: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
     """Mean of (B, C, H, W) ``values`` per image, over all pixels or over hole pixels only."""
     if mask is None:
@@ -102,9 +132,8 @@ def psnr(
     Identical images give ``inf`` (MSE = 0). With ``mask`` the MSE is taken over the
     hole pixels only ("hole PSNR"), which ignores the copied known region.
     """
-    if not isinstance(data_range, (int, float)) or isinstance(data_range, bool) or not data_range > 0:
-        raise InputError(f"data_range must be a positive number, got {data_range!r}")
     pred, target, mask = check_pred_target(pred, target, mask)
+    data_range = check_data_range(data_range, pred, target)
     dt = _work_dtype(pred)
     diff = pred.to(dt) - target.to(dt)
     err = _mean_per_image(diff * diff, mask)
@@ -131,6 +160,10 @@ def ssim_map(
     This is scikit-image's full SSIM image after its border crop; :func:`ssim` is its mean.
     """
     pred, target, _ = check_pred_target(pred, target)
+    data_range = check_data_range(data_range, pred, target)
+    if isinstance(sigma, bool) or not isinstance(sigma, numbers.Real) or not 0 < float(sigma) <= 10:
+        raise InputError(f"sigma must be a number in (0, 10] (the SSIM Gaussian's width; 1.5 is standard), "
+                         f"got {sigma!r}")
     win = ssim_window_size(sigma)
     h, w = pred.shape[-2:]
     if h < win or w < win:
@@ -164,8 +197,6 @@ def ssim(pred: torch.Tensor, target: torch.Tensor, data_range: float = 1.0) -> t
     use_sample_covariance=False, data_range=1, channel_axis=...)``: mean over the
     border-cropped map of each channel, then mean over channels.
     """
-    if not isinstance(data_range, (int, float)) or isinstance(data_range, bool) or not data_range > 0:
-        raise InputError(f"data_range must be a positive number, got {data_range!r}")
     return ssim_map(pred, target, data_range).flatten(1).mean(1).float()
 
 

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from survey_lib.config import Preset
-from survey_lib.data.checks import InputError, check_divisible, check_pair
+from survey_lib.data.checks import InputError, check_count, check_divisible, check_pair
 
 
 class Method(nn.Module):
@@ -47,9 +47,15 @@ class Method(nn.Module):
         """Constructor arguments this method takes from a preset beyond ``width``."""
         return {}
 
-    def check_inputs(self, image: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Validate an (image, mask) pair for this model: conventions, channels, stride."""
-        image, mask = check_pair(image, mask)
+    def check_inputs(
+        self, image: torch.Tensor, mask: torch.Tensor, **mask_kwargs: bool
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Validate an (image, mask) pair for this model: conventions, channels, stride.
+
+        ``mask_kwargs`` (``allow_empty``, ``allow_full``) go to :func:`check_mask`, for
+        methods that do not need a hole (an unconditional model's training step).
+        """
+        image, mask = check_pair(image, mask, **mask_kwargs)
         channels = getattr(self, "channels", None)
         if channels is not None and image.shape[1] != channels:
             raise InputError(
@@ -84,4 +90,5 @@ class Method(nn.Module):
     @torch.no_grad()
     def sample(self, image: torch.Tensor, mask: torch.Tensor, n: int = 1) -> torch.Tensor:
         """``n`` predictions for one batch, shape (n, B, C, H, W); deterministic methods repeat."""
+        n = check_count(n, "n")
         return self(image, mask).unsqueeze(0).expand(n, *image.shape).clone()
