@@ -32,6 +32,14 @@ from PIL import Image
 
 from survey_lib.data.base import ImageSource, check_split, resize_cover_crop
 from survey_lib.data.checks import InputError
+from survey_lib.data.io import (
+    HIGH_BIT_MODES,
+    full_scale,
+    high_bit_to_unit,
+    oriented_size,
+    show_path,
+    upright,
+)
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".ppm", ".pgm")
 HASH_BUCKETS = 10_000
@@ -46,8 +54,12 @@ def list_images(root: Path) -> list[Path]:
 
 
 def in_test_split(relative_path: str, test_fraction: float) -> bool:
-    """Whether a file belongs to the test split: a stable hash of its relative path."""
-    bucket = zlib.crc32(relative_path.encode("utf-8")) % HASH_BUCKETS
+    """Whether a file belongs to the test split: a stable hash of its relative path.
+
+    The path is hashed as the bytes the file system stores (UTF-8 for ordinary names;
+    names that are not valid UTF-8 keep their raw bytes instead of crashing the encoder).
+    """
+    bucket = zlib.crc32(relative_path.encode("utf-8", "surrogateescape")) % HASH_BUCKETS
     return bucket < test_fraction * HASH_BUCKETS
 
 
@@ -62,18 +74,30 @@ def _header_ok(path: Path) -> str | None:
 
 
 def read_rgb_or_grey(path: Path, channels: int, at_least: tuple[int, int] | None = None) -> np.ndarray:
-    """Decode ``path`` to (H, W, channels) uint8 (alpha dropped, palette expanded).
+    """Decode ``path`` to (H, W, channels) uint8, upright (alpha dropped, palette expanded).
 
-    ``at_least`` = (height, width): JPEGs are decoded directly at the smallest DCT scale
-    (1/2, 1/4, 1/8) that still covers it, several times faster than a full decode.
+    The EXIF orientation is applied as viewers do, and 16-bit files are scaled by their
+    bit depth (65535 = white), not clipped at 255. ``at_least`` = (height, width): JPEGs
+    are decoded directly at the smallest DCT scale (1/2, 1/4, 1/8) that still covers it,
+    several times faster than a full decode.
     """
+    where = f"image file '{show_path(path)}'"
     with Image.open(path) as img:
         if at_least is not None and img.format == "JPEG":
             h, w = at_least
+            shown_w, shown_h = oriented_size(img)
+            if (shown_w, shown_h) != img.size:  # stored turned by 90 degrees: ask for the turned size
+                h, w = w, h
             scale = max(h / img.height, w / img.width)
             img.draft("RGB" if channels == 3 else "L", (int(img.width * scale) + 1, int(img.height * scale) + 1))
-        img = img.convert("RGB" if channels == 3 else "L")
-        arr = np.asarray(img)
+        img.load()
+        full = full_scale(img, where) if img.mode in HIGH_BIT_MODES else None
+        upright(img, where)
+        if full is not None:
+            unit = high_bit_to_unit(img, full, where)
+            arr = (unit * 255.0 + 0.5).astype(np.uint8)
+            return np.repeat(arr[:, :, None], channels, axis=2)
+        arr = np.asarray(img.convert("RGB" if channels == 3 else "L"))
     return arr if arr.ndim == 3 else arr[:, :, None]
 
 
@@ -109,8 +133,8 @@ class Folder(ImageSource):
         if check:
             bad = {p: why for p in files if (why := _header_ok(p)) is not None}
             if bad:
-                listing = "; ".join(f"{p.relative_to(self.root)} ({why})" for p, why in bad.items())
-                warnings.warn(f"skipping {len(bad)} unreadable image file(s) in {self.root}: {listing}", stacklevel=2)
+                listing = "; ".join(f"{show_path(p.relative_to(self.root))} ({why})" for p, why in bad.items())
+                warnings.warn(f"skipping {len(bad)} unreadable image file(s) in {show_path(self.root)}: {listing}", stacklevel=2)
                 files = [p for p in files if p not in bad]
         if self.split != "all":
             want_test = self.split == "test"
@@ -159,7 +183,8 @@ class Folder(ImageSource):
                 out = self._load(file_index)
             except Exception as err:  # a corrupt file must not stop training
                 self.failed.add(path)
-                warnings.warn(f"skipping unreadable image file {path}: {type(err).__name__}: {err}", stacklevel=2)
+                warnings.warn(f"skipping unreadable image file {show_path(path)}: {type(err).__name__}: {err}",
+                              stacklevel=2)
                 continue
             return np.ascontiguousarray(out[:, ::-1]) if info["flipped"] else out
         raise InputError(f"no image in {str(self.root)!r} could be decoded")

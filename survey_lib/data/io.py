@@ -13,15 +13,16 @@ The demo pictures and masks of ``data/demo`` are in :mod:`survey_lib.data.demo`.
 
 from __future__ import annotations
 
+import os
 import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, ImageOps
 
 from survey_lib.data.base import check_channels, parse_size, resize_cover_crop
-from survey_lib.data.checks import InputError, check_image
+from survey_lib.data.checks import ROUNDING_SLACK, InputError, check_image, range_hint
 
 AMBIGUOUS_BAND = (0.4, 0.6)  # "auto" polarity warns when the white share falls in here
 # A mask file whose pixels are mostly mid-grey (neither near black nor near white) is not
@@ -35,31 +36,120 @@ def _as_path(path: object, what: str) -> Path:
         raise InputError(f"{what} path must be a str or pathlib.Path, got {type(path).__name__}")
     p = Path(path).expanduser()
     if not p.exists():
-        raise FileNotFoundError(f"{what} file not found: {str(p)!r}")
+        raise FileNotFoundError(f"{what} file not found: '{show_path(p)}'")
     if p.is_dir():
-        raise InputError(f"{what} path {str(p)!r} is a directory, expected an image file")
+        raise InputError(f"{what} path '{show_path(p)}' is a directory, expected an image file")
+    if not p.is_file():  # a FIFO or device would block or stream forever
+        raise InputError(f"{what} path '{show_path(p)}' is not a regular file (a pipe or device?)")
     return p
 
 
-def _read(path: Path, what: str) -> Image.Image:
+def show_path(path: object) -> str:
+    """A path as printable text, even when its name holds bytes that are not UTF-8.
+
+    Such names (``b"photo\xff.jpg"`` on Linux) become lone surrogates in Python's str, which
+    cannot be encoded to UTF-8, so printing them or writing them to a UTF-8 log would crash.
+    The undecodable bytes are shown as ``\xff`` escapes instead.
+    """
+    return os.fsencode(path).decode("utf-8", "backslashreplace") if isinstance(path, (str, Path)) else str(path)
+
+
+#: Pillow modes holding more than 8 bits per sample (grey only: Pillow reads 16-bit RGB as 8-bit RGB)
+HIGH_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16S", "I", "F")
+#: modes that are grey, so ``channels=None`` keeps one channel
+GREY_MODES = ("L", "1", "LA", "La", *HIGH_BIT_MODES)
+
+
+def full_scale(img: Image.Image, where: str) -> float:
+    """The value that means white in a high-bit image, from its bit depth (never its content).
+
+    16-bit modes: 65535 (32767 signed); ``I`` (32-bit) from PNG and PGM/PPM files holds
+    16-bit samples (Pillow stretches a PGM's ``maxval`` to 65535); from TIFF the
+    BitsPerSample and SampleFormat tags decide; float (``F``) images are [0, 1] by convention.
+    Content-based guesses (divide by 255 if the maximum is at most 255) turn a dark 16-bit
+    photo 256 times too bright, hence none here.
+    """
+    if img.mode == "F":
+        return 1.0
+    if img.mode == "I;16S":
+        return 32767.0
+    if img.mode.startswith("I;16"):
+        return 65535.0
+    if img.mode == "I":
+        fmt = (img.format or "").upper()
+        if fmt in ("PNG", "PPM"):
+            return 65535.0
+        tags = getattr(img, "tag_v2", None)
+        if fmt == "TIFF" and tags is not None:
+            bits = tags.get(258, (32,))
+            bits = int(bits[0] if isinstance(bits, tuple) else bits)
+            signed = int((tags.get(339, (1,)) or (1,))[0]) == 2
+            return float(2 ** (bits - 1) - 1 if signed else 2**bits - 1)
+        raise InputError(
+            f"{where}: 32-bit integer pixels from a {fmt or 'unknown'} file have no known bit depth, "
+            "so their brightness is ambiguous; save it as an 8- or 16-bit PNG")
+    raise InputError(f"{where}: mode {img.mode} is not a high-bit mode")
+
+
+def high_bit_to_unit(img: Image.Image, scale: float, where: str) -> np.ndarray:
+    """A high-bit grey image as (H, W) float32 in [0, 1], divided by ``scale`` (:func:`full_scale`).
+
+    Values that the bit depth cannot explain (negative integers, float pixels outside
+    [0, 1] beyond rounding, NaN) are refused: clipping them would silently change the picture.
+    """
+    arr = np.asarray(img, dtype=np.float64) / scale
+    if not np.isfinite(arr).all():
+        raise InputError(f"{where} contains NaN or infinite pixel values")
+    lo, hi = float(arr.min()), float(arr.max())
+    if lo < -ROUNDING_SLACK or hi > 1.0 + ROUNDING_SLACK:
+        raw_lo, raw_hi = lo * scale, hi * scale
+        what = "float pixels must lie in [0, 1]" if img.mode == "F" else f"pixels must lie in [0, {scale:.0f}]"
+        raise InputError(f"{where}: {what}, got range [{raw_lo:.6g}, {raw_hi:.6g}]"
+                         + (range_hint(raw_lo, raw_hi) if img.mode == "F" else ""))
+    return np.clip(arr, 0.0, 1.0).astype(np.float32)
+
+
+def upright(img: Image.Image, where: str) -> None:
+    """Apply the file's EXIF orientation in place, as image viewers do.
+
+    Cameras store a portrait photo as a landscape pixel grid plus an "Orientation" tag;
+    ignoring the tag loads it sideways, and a mask painted on the picture as displayed
+    then no longer matches. Unreadable EXIF is reported and the pixels are used as stored.
+    """
+    try:
+        ImageOps.exif_transpose(img, in_place=True)
+    except Exception as err:  # a broken EXIF block must not make the picture unreadable
+        warnings.warn(f"{where}: cannot read its EXIF orientation ({type(err).__name__}: {err}); "
+                      "using the pixels as stored", stacklevel=3)
+
+
+def oriented_size(img: Image.Image) -> tuple[int, int]:
+    """(width, height) as displayed: swapped when the EXIF orientation turns the image by 90°."""
+    try:
+        turned = img.getexif().get(0x0112) in (5, 6, 7, 8)
+    except Exception:  # unreadable EXIF: upright() warns about it
+        turned = False
+    return (img.height, img.width) if turned else (img.width, img.height)
+
+
+def _read(path: Path, what: str) -> tuple[Image.Image, float | None]:
+    """The decoded, upright first frame of ``path`` and, for high-bit images, its full scale."""
+    where = f"{what} file '{show_path(path)}'"
     try:
         with Image.open(path) as img:
+            frames = int(getattr(img, "n_frames", 1) or 1)
             img.load()
-            return img.copy()
+            scale = full_scale(img, where) if img.mode in HIGH_BIT_MODES else None
+            upright(img, where)
+            out = img.copy()
+    except InputError:
+        raise
     except Exception as err:  # any decoder failure: name the file
-        raise InputError(f"cannot read {what} file {str(path)!r}: {type(err).__name__}: {err}") from err
-
-
-def _to_unit_float(img: Image.Image) -> np.ndarray:
-    """Pixels as float32 in [0, 1], (H, W) or (H, W, C), whatever the bit depth."""
-    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
-        arr = np.asarray(img, dtype=np.float32)
-        return arr / (65535.0 if arr.max() > 255 else 255.0)
-    if img.mode == "F":
-        return np.clip(np.asarray(img, dtype=np.float32), 0.0, 1.0)
-    if img.mode == "1":
-        return np.asarray(img.convert("L"), dtype=np.float32) / 255.0
-    return np.asarray(img, dtype=np.float32) / 255.0
+        raise InputError(f"cannot read {where}: {type(err).__name__}: {err}") from err
+    if frames > 1:
+        warnings.warn(f"{where} holds {frames} frames (an animation or multi-page file); "
+                      "using the first", stacklevel=3)
+    return out, scale
 
 
 def load_image(path: str | Path, size: object = None, channels: int | None = None) -> torch.Tensor:
@@ -67,18 +157,21 @@ def load_image(path: str | Path, size: object = None, channels: int | None = Non
 
     ``channels``: None keeps grey files grey (C = 1) and makes everything else RGB (alpha
     dropped); 1 or 3 forces it. ``size``: int or (height, width): resize to cover, then
-    centre-crop (no distortion). Missing or undecodable files raise an error naming the file.
+    centre-crop (no distortion). The EXIF orientation is applied (the picture loads as
+    viewers show it); 16-bit files are scaled by their bit depth; only the first frame of
+    an animation is used (with a warning). Missing or undecodable files raise an error
+    naming the file.
     """
     p = _as_path(path, "image")
-    img = _read(p, "image")
+    img, scale = _read(p, "image")
     if channels is None:
-        channels = 1 if img.mode in ("L", "1", "I;16", "I;16B", "I;16L", "I", "F", "LA") else 3
+        channels = 1 if img.mode in GREY_MODES else 3
     channels = check_channels(channels)
-    if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-        grey = _to_unit_float(img)
+    if scale is not None:
+        grey = high_bit_to_unit(img, scale, f"image file '{show_path(p)}'")
         arr = grey[:, :, None] if channels == 1 else np.repeat(grey[:, :, None], 3, axis=2)
     else:
-        arr = _to_unit_float(img.convert("L" if channels == 1 else "RGB"))
+        arr = np.asarray(img.convert("L" if channels == 1 else "RGB"), dtype=np.float32) / 255.0
         arr = arr[:, :, None] if arr.ndim == 2 else arr
     if size is not None:
         h, w = parse_size(size, minimum=1)
@@ -130,6 +223,28 @@ def save_image(image: torch.Tensor, path: str | Path) -> Path:
     return out
 
 
+def _mask_grey(img: Image.Image, scale: float | None, where: str) -> np.ndarray:
+    """A mask file's pixels as (H, W) float32 in [0, 1].
+
+    High-bit files are scaled by their bit depth. Transparent files are read by colour
+    (a stroke painted on a transparent layer keeps its colour), except when the colour is
+    uniform and only the transparency varies: then the alpha channel *is* the mask
+    (opaque = white), and a warning says so.
+    """
+    if scale is not None:
+        return high_bit_to_unit(img, scale, where)
+    if img.mode in ("RGBA", "RGBa", "LA", "La", "PA") or (img.mode == "P" and "transparency" in img.info):
+        rgba = img.convert("RGBA")
+        grey = np.asarray(rgba.convert("RGB").convert("L"), dtype=np.float32) / 255.0
+        alpha = np.asarray(rgba.getchannel("A"), dtype=np.float32) / 255.0
+        if grey.min() == grey.max() and alpha.min() != alpha.max():
+            warnings.warn(f"{where}: its colour is uniform and only its transparency varies; "
+                          "read the opaque pixels as white", stacklevel=3)
+            return alpha
+        return grey
+    return np.asarray(img.convert("L"), dtype=np.float32) / 255.0
+
+
 def load_mask(path: str | Path, hole: str = "auto", size: object = None) -> torch.Tensor:
     """Mask file -> (1, 1, H, W) float32, **1 = hole**, whatever the file's polarity.
 
@@ -144,34 +259,34 @@ def load_mask(path: str | Path, hole: str = "auto", size: object = None) -> torc
     if hole not in ("auto", "white", "black"):
         raise InputError(f"hole must be 'auto', 'white' or 'black', got {hole!r}")
     p = _as_path(path, "mask")
-    img = _read(p, "mask")
-    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
-        img = img.convert("RGBA").convert("RGB")
-    grey = _to_unit_float(img if img.mode in ("L", "1", "I;16", "I;16B", "I;16L", "I", "F") else img.convert("L"))
-    if grey.ndim == 3:
-        grey = grey[:, :, 0]
+    img, full = _read(p, "mask")
+    grey = _mask_grey(img, full, f"mask '{show_path(p)}'")
     binary = (grey == 0.0) | (grey == 1.0)
     mid_share = float(((grey > MID_GREY[0]) & (grey < MID_GREY[1])).mean())
     if mid_share > MAX_MID_GREY_SHARE:
         raise InputError(
-            f"mask {str(p)!r} does not look like a mask: {mid_share:.0%} of its pixels are mid-grey "
+            f"mask '{show_path(p)}' does not look like a mask: {mid_share:.0%} of its pixels are mid-grey "
             "(neither near black nor near white). A mask file is black and white (one colour marks "
             "the hole); was a photo given as the mask?")
     if not binary.all():
         share = 1.0 - float(binary.mean())
         warnings.warn(
-            f"mask {p.name}: {share:.1%} of the pixels are neither black nor white; "
+            f"mask {show_path(p.name)}: {share:.1%} of the pixels are neither black nor white; "
             "thresholded at 0.5 (white = value > 0.5)", stacklevel=2)
     white = grey > 0.5
     white_share = float(white.mean())
     if white_share in (0.0, 1.0):
         colour = "white" if white_share == 1.0 else "black"
-        raise InputError(f"mask {str(p)!r} is entirely {colour}: it marks no hole, or no known pixel")
+        hint = ""
+        if full is not None and colour == "black" and grey.max() > 0:
+            hint = (f" (it is a {img.mode} file whose white is {full:.6g}, but its brightest pixel is only "
+                    f"{grey.max() * full:.6g}; save the mask as an 8-bit PNG)")
+        raise InputError(f"mask '{show_path(p)}' is entirely {colour}: it marks no hole, or no known pixel{hint}")
     if hole == "auto":
         hole = "white" if white_share <= 0.5 else "black"
         if AMBIGUOUS_BAND[0] <= white_share <= AMBIGUOUS_BAND[1]:
             warnings.warn(
-                f"mask {p.name}: white covers {white_share:.0%}, so its polarity is ambiguous; "
+                f"mask {show_path(p.name)}: white covers {white_share:.0%}, so its polarity is ambiguous; "
                 f"assumed the {hole} pixels are the hole. Pass hole='white' or hole='black' to be sure",
                 stacklevel=2)
     mask = (white if hole == "white" else ~white).astype(np.float32)
@@ -186,5 +301,5 @@ def load_mask(path: str | Path, hole: str = "auto", size: object = None) -> torc
         top, left = (nh - h) // 2, (nw - w) // 2
         mask = mask[top : top + h, left : left + w]
         if mask.min() == mask.max():
-            raise InputError(f"mask {str(p)!r} resized to {h}x{w} has no hole or no known pixel left")
+            raise InputError(f"mask '{show_path(p)}' resized to {h}x{w} has no hole or no known pixel left")
     return torch.from_numpy(np.ascontiguousarray(mask))[None, None]
