@@ -9,6 +9,7 @@ from survey_lib.data.checks import InputError
 from survey_lib.models.repaint import (
     NoiseSchedule,
     RePaint,
+    RePaintSampler,
     count_steps,
     linear_betas,
     repaint_timesteps,
@@ -114,9 +115,87 @@ def test_samples_differ_and_are_repeatable():
 
 def test_bad_inputs():
     m = _model()
+    hole = torch.zeros(1, 1, 10, 10)
+    hole[..., 3:6, 3:6] = 1
     with pytest.raises(InputError, match="divisible by 4"):
-        m.repaint(torch.rand(1, 1, 10, 10), torch.ones(1, 1, 10, 10))
-    with pytest.raises(InputError, match="1 channels"):
-        m.repaint(torch.rand(1, 3, 8, 8), torch.ones(1, 1, 8, 8))
-    with pytest.raises(ValueError, match="must divide"):
+        m.repaint(torch.rand(1, 1, 10, 10), hole)
+    with pytest.raises(InputError, match="built for 1-channel images, got 3"):
+        m.repaint(torch.rand(1, 3, 8, 8), hole[..., :8, :8])
+    with pytest.raises(InputError, match="must divide"):
         RePaint(channels=1, width=8, timesteps=20, sample_steps=7)
+
+
+def _pair(b: int = 2) -> tuple[torch.Tensor, torch.Tensor]:
+    mask = torch.zeros(b, 1, 8, 8)
+    mask[..., 2:6, 2:6] = 1
+    return torch.rand(b, 1, 8, 8), mask
+
+
+@pytest.mark.parametrize(
+    "case, pattern",
+    [
+        ("uint8", "got dtype torch.uint8 .divide uint8 images by 255"),
+        ("0..255", r"must lie in \[0, 1\].*divide by 255"),
+        ("nan", "image contains NaN"),
+        ("soft mask", "mask must be binary"),
+        ("empty batch", "image is empty"),
+        ("one mask for the batch", r"give one mask per image"),
+        ("float64", "got dtype torch.float64 .convert it with .float"),
+        ("no hole", r"mask\[0\] has no hole"),
+    ],
+)
+def test_every_entry_point_checks_its_inputs(case, pattern):
+    """Regression (issue 8.7): repaint() accepted all of these (or failed deep inside torch)."""
+    m = _model()
+    image, mask = _pair()
+    image, mask = {
+        "uint8": lambda: ((image * 255).to(torch.uint8), mask),
+        "0..255": lambda: (image * 255, mask),
+        "nan": lambda: (image * float("nan"), mask),
+        "soft mask": lambda: (image, mask * 0.5),
+        "empty batch": lambda: (image[:0], mask[:0]),
+        "one mask for the batch": lambda: (image, mask[:1]),
+        "float64": lambda: (image.double(), mask.double()),
+        "no hole": lambda: (image, torch.zeros_like(mask)),
+    }[case]()
+    calls = [m.repaint, m, lambda x, y: m.sample(x, y, n=2), RePaintSampler(m, 1, 1)]
+    if case != "no hole":  # training is unconditional: any valid mask, even an empty one, will do
+        calls.append(m.generator_losses)
+    for call in calls:
+        with pytest.raises(InputError, match=pattern):
+            call(image, mask)
+
+
+def test_bad_sampler_arguments_are_clear():
+    m = _model()
+    image, mask = _pair()
+    for n in (0, -1, 2.0, True):
+        with pytest.raises(InputError, match="n must be an int >= 1"):
+            m.sample(image, mask, n=n)
+    with pytest.raises(InputError, match="jump_length must be an int >= 1, got 0"):
+        m.repaint(image, mask, jump_length=0)
+    with pytest.raises(InputError, match="jump_n_sample must be an int >= 1, got float"):
+        m.repaint(image, mask, jump_n_sample=2.5)
+    with pytest.raises(InputError, match="generator must be a torch.Generator"):
+        m.repaint(image, mask, generator=0)
+    with pytest.raises(InputError, match="model must be a RePaint model"):
+        RePaintSampler("repaint", 1, 1)
+
+
+@pytest.mark.parametrize(
+    "kwargs, pattern",
+    [
+        ({"sample_steps": 0}, "sample_steps must be an int >= 1, got 0"),  # was ZeroDivisionError
+        ({"sample_steps": -5}, "sample_steps must be an int >= 1"),  # was accepted
+        ({"timesteps": 20.0}, "timesteps must be an int >= 2, got float"),
+        ({"jump_length": 0}, "jump_length must be an int >= 1"),
+        ({"jump_n_sample": -1}, "jump_n_sample must be an int >= 1"),
+        ({"channels": 2}, "channels must be 1 .grey. or 3"),
+        ({"width": 0}, "width must be an int >= 2"),
+        ({"seed": -1}, "seed must be an int >= 0"),
+    ],
+)
+def test_bad_constructor_arguments_are_clear(kwargs, pattern):
+    args = {"channels": 1, "width": 8, "timesteps": 20, "sample_steps": 10, **kwargs}
+    with pytest.raises(InputError, match=pattern):
+        RePaint(**args)

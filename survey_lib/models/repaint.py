@@ -27,7 +27,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from survey_lib.config import Preset
-from survey_lib.data.checks import InputError, check_divisible
+from survey_lib.data.base import check_channels
+from survey_lib.data.checks import InputError, check_count
 from survey_lib.models.base import Method
 
 # --------------------------------------------------------------------------------------
@@ -210,8 +211,17 @@ class RePaint(Method):
         seed: int = 0,
     ) -> None:
         super().__init__()
+        channels = check_channels(channels)
+        width = check_count(width, "width", 2)
+        timesteps = check_count(timesteps, "timesteps", 2)
+        sample_steps = check_count(sample_steps, "sample_steps")
+        jump_length = check_count(jump_length, "jump_length")
+        jump_n_sample = check_count(jump_n_sample, "jump_n_sample")
+        seed = check_count(seed, "seed", 0)
         if timesteps % sample_steps:
-            raise ValueError(f"sample_steps ({sample_steps}) must divide timesteps ({timesteps})")
+            raise InputError(
+                f"sample_steps ({sample_steps}) must divide timesteps ({timesteps}): the sampler visits "
+                "every (timesteps // sample_steps)-th level")
         self.channels = channels
         self.net = DenoisingUNet(channels, width)
         self.schedule = NoiseSchedule(timesteps)
@@ -234,6 +244,7 @@ class RePaint(Method):
     # -- training: the plain DDPM objective, no mask involved ---------------------------
     def generator_losses(self, image: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
         """``|| eps - eps_theta(sqrt(abar) x0 + sqrt(1-abar) eps, t) ||^2`` (Ho et al.'s simple loss)."""
+        image, mask = self.check_inputs(image, mask, allow_empty=True, allow_full=True)  # the mask is unused
         x0 = image * 2.0 - 1.0
         t = torch.randint(0, self.schedule.timesteps, (x0.shape[0],), device=x0.device)
         noise = torch.randn_like(x0)
@@ -278,12 +289,15 @@ class RePaint(Method):
         jump_n_sample: int | None = None,
         generator: torch.Generator | None = None,
     ) -> torch.Tensor:
-        """Inpaint ``image`` (hole = ``mask`` == 1) with the RePaint sampler; returns [0, 1]."""
-        check_divisible(image, self.stride, "RePaint's denoising U-Net")
-        if image.shape[1] != self.channels:
-            raise InputError(f"this RePaint model was built for {self.channels} channels, got {image.shape[1]}")
-        j = self.jump_length if jump_length is None else jump_length
-        r = self.jump_n_sample if jump_n_sample is None else jump_n_sample
+        """Inpaint ``image`` (hole = ``mask`` == 1) with the RePaint sampler; returns [0, 1].
+
+        The inputs are checked like every method's (:meth:`Method.check_inputs`): float32
+        images in [0, 1], one binary mask per image, channels and stride of this model.
+        """
+        image, mask = self.check_inputs(image, mask)
+        j = self.jump_length if jump_length is None else check_count(jump_length, "jump_length")
+        r = self.jump_n_sample if jump_n_sample is None else check_count(jump_n_sample, "jump_n_sample")
+        _check_generator(generator)
         stride = self.schedule.timesteps // self.sample_steps
         known = image * 2.0 - 1.0
         keep = 1.0 - mask
@@ -306,17 +320,25 @@ class RePaint(Method):
         return ((x + 1.0) / 2.0).clamp(0.0, 1.0)
 
     def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        image, mask = self.check_inputs(image, mask)
         gen = torch.Generator(device=image.device).manual_seed(self.seed)
         return self.repaint(image, mask, generator=gen)
 
     @torch.no_grad()
     def sample(self, image: torch.Tensor, mask: torch.Tensor, n: int = 1) -> torch.Tensor:
         """``n`` independent completions (different noise seeds), shape (n, B, C, H, W)."""
+        n = check_count(n, "n")
+        image, mask = self.check_inputs(image, mask)
         outs = []
         for k in range(n):
             gen = torch.Generator(device=image.device).manual_seed(self.seed + 1 + k)
             outs.append(self.repaint(image, mask, generator=gen))
         return torch.stack(outs)
+
+
+def _check_generator(gen: object) -> None:
+    if gen is not None and not isinstance(gen, torch.Generator):
+        raise InputError(f"generator must be a torch.Generator or None, got {type(gen).__name__}")
 
 
 def _randn_like(x: torch.Tensor, gen: torch.Generator | None) -> torch.Tensor:
@@ -331,14 +353,17 @@ class RePaintSampler:
     """
 
     def __init__(self, model: RePaint, jump_length: int, jump_n_sample: int, seed: int = 0) -> None:
+        if not isinstance(model, RePaint):
+            raise InputError(f"model must be a RePaint model, got {type(model).__name__}")
         self.model = model
-        self.jump_length = jump_length
-        self.jump_n_sample = jump_n_sample
-        self.seed = seed
+        self.jump_length = check_count(jump_length, "jump_length")
+        self.jump_n_sample = check_count(jump_n_sample, "jump_n_sample")
+        self.seed = check_count(seed, "seed", 0)
         kind = "plain replacement" if jump_n_sample == 1 else f"jumps j={jump_length}, r={jump_n_sample}"
         self.name = f"repaint ({kind})"
 
     def __call__(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        image, mask = self.model.check_inputs(image, mask)
         gen = torch.Generator(device=image.device).manual_seed(self.seed)
         was_training = self.model.training
         self.model.eval()
