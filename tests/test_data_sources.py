@@ -249,6 +249,23 @@ def test_folder_file_names_that_are_not_utf8(tmp_path: Path) -> None:
     str(record[0].message).encode("utf-8")  # printable and loggable
 
 
+def test_folder_options_are_checked(tmp_path: Path) -> None:
+    """Regression: flip="no" meant True, cache_mb=-1 was accepted, NaN or "x" raised bare ValueErrors."""
+    _write_images(tmp_path, 1)
+    for kwargs, pattern in (
+        ({"flip": "no"}, "flip must be True or False, got str"),
+        ({"check": 0}, "check must be True or False, got int"),
+        ({"cache_mb": -1}, "cache_mb must be a number of megabytes >= 0"),
+        ({"cache_mb": float("nan")}, "cache_mb must be"),
+        ({"cache_mb": "x"}, "cache_mb must be"),
+        ({"test_fraction": "0.1"}, "test_fraction must be a number strictly between 0 and 1"),
+        ({"test_fraction": 1.0}, "test_fraction must be"),
+    ):
+        with pytest.raises(InputError, match=pattern):
+            Folder(8, "all", root=tmp_path, **kwargs)
+    assert Folder(8, "all", root=tmp_path, flip=np.bool_(False), cache_mb=0).flip is False
+
+
 # --------------------------------------------------------------------------- errors
 def test_bad_input_is_a_clear_error() -> None:
     with pytest.raises(InputError, match="unknown data source 'mnist'.*glyphs.*folder"):

@@ -23,6 +23,7 @@ the folder never moves an existing file to the other split.
 
 from __future__ import annotations
 
+import numbers
 import warnings
 import zlib
 from pathlib import Path
@@ -120,8 +121,15 @@ class Folder(ImageSource):
             raise InputError(f"image folder {str(self.root)!r} does not exist")
         if not self.root.is_dir():
             raise InputError(f"image folder {str(self.root)!r} is not a directory")
-        if not 0.0 < float(test_fraction) < 1.0:
-            raise InputError(f"test_fraction must lie strictly between 0 and 1, got {test_fraction}")
+        if isinstance(test_fraction, bool) or not isinstance(test_fraction, numbers.Real) \
+                or not 0.0 < float(test_fraction) < 1.0:
+            raise InputError(f"test_fraction must be a number strictly between 0 and 1, got {test_fraction!r}")
+        for flag, value in (("flip", flip), ("check", check)):
+            if value is not None and not isinstance(value, (bool, np.bool_)):
+                raise InputError(f"{flag} must be True or False, got {type(value).__name__} {value!r}")
+        if isinstance(cache_mb, bool) or not isinstance(cache_mb, numbers.Real) \
+                or not 0.0 <= float(cache_mb) < float("inf"):
+            raise InputError(f"cache_mb must be a number of megabytes >= 0 (0 = no cache), got {cache_mb!r}")
         self.test_fraction = float(test_fraction)
         self.flip = (self.split == "train") if flip is None else bool(flip)
         files = list_images(self.root)
