@@ -118,3 +118,30 @@ def test_check_inputs_passes_mask_options_through() -> None:
     with pytest.raises(InputError, match="has no hole"):
         _Copy().check_inputs(image, empty)
     assert _Copy().check_inputs(image, empty, allow_empty=True)[1] is empty
+
+
+def test_metric_helpers_refuse_what_they_cannot_format() -> None:
+    """Regression: format_metric('psnr', 'abc') raised a bare TypeError, is_higher_better(3) an AttributeError."""
+    from survey_lib.metrics.pixel import format_metric, is_higher_better
+
+    assert format_metric("psnr", np.float32(31.256)) == "31.26"
+    assert format_metric("lpips", torch.tensor(0.12345)) == "0.1235"
+    assert format_metric("ssim", None) == "—" and format_metric("psnr", float("inf")) == "inf"
+    for bad in ("abc", True, torch.ones(2), [1.0]):
+        with pytest.raises(InputError, match="value must be one number"):
+            format_metric("psnr", bad)
+    with pytest.raises(InputError, match="metric must be a metric name"):
+        is_higher_better(3)
+    with pytest.raises(InputError, match="metric must be a metric name"):
+        format_metric(None, 1.0)
+
+
+def test_checks_do_not_warn_on_tensors_that_require_grad() -> None:
+    """Regression: checking a prediction with requires_grad=True raised autograd's scalar warning."""
+    import warnings
+
+    x = torch.rand(1, 3, 16, 16, requires_grad=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        check_image(x)
+        assert torch.isfinite(psnr(x, x.detach().clamp(0, 1) * 0.5)).all()

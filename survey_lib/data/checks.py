@@ -55,7 +55,7 @@ def check_image(image: object, name: str = "image", channels: tuple[int, ...] = 
         raise InputError(f"{name} is empty: shape {tuple(image.shape)}")
     if not torch.isfinite(image).all():
         raise InputError(f"{name} contains NaN or infinite values")
-    lo, hi = float(image.min()), float(image.max())
+    lo, hi = float(image.detach().min()), float(image.detach().max())  # no autograd warning
     if lo < 0.0 or hi > 1.0:
         raise InputError(f"{name} values must lie in [0, 1], got range [{lo:.8g}, {hi:.8g}]{range_hint(lo, hi)}")
     return image
@@ -123,7 +123,7 @@ def check_mask(
     if not torch.isfinite(mask).all():
         raise InputError(f"{name} contains NaN or infinite values")
     if not ((mask == 0) | (mask == 1)).all():
-        lo, hi = float(mask.min()), float(mask.max())
+        lo, hi = float(mask.detach().min()), float(mask.detach().max())
         raise InputError(
             f"{name} must be binary (only 0 and 1, 1 = hole), got values in [{lo:.4g}, {hi:.4g}]; "
             "threshold it, e.g. (mask > 0.5).float()"

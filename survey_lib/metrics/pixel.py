@@ -85,8 +85,8 @@ def check_data_range(data_range: object, pred: torch.Tensor, target: torch.Tenso
             f"gain {20 * math.log10(r):.1f} dB and SSIM's constants grow {r * r:.4g} times); "
             "pass data_range=1 (the default)"
         )
-    lo = min(float(pred.min()), float(target.min()))
-    hi = max(float(pred.max()), float(target.max()))
+    lo = min(float(pred.detach().min()), float(target.detach().min()))
+    hi = max(float(pred.detach().max()), float(target.detach().max()))
     if hi - lo > r * (1 + 1e-6):
         raise InputError(
             f"data_range={data_range!r} is smaller than the span of the values, [{lo:.4g}, {hi:.4g}]; "
@@ -202,13 +202,21 @@ def ssim(pred: torch.Tensor, target: torch.Tensor, data_range: float = 1.0) -> t
 
 def is_higher_better(metric: str) -> bool:
     """True for PSNR/SSIM-like scores, False for errors and distances (MAE, MSE, LPIPS, FID)."""
+    if not isinstance(metric, str):
+        raise InputError(f"metric must be a metric name (str), got {type(metric).__name__}")
     key = metric.lower()
     return "psnr" in key or "ssim" in key
 
 
 def format_metric(metric: str, value: float) -> str:
     """A metric value as printed in tables: PSNR with 2 decimals, others with 4; inf as 'inf'."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    if not isinstance(metric, str):
+        raise InputError(f"metric must be a metric name (str), got {type(metric).__name__}")
+    if value is not None and (isinstance(value, bool) or not isinstance(value, (numbers.Real, torch.Tensor))
+                              or (isinstance(value, torch.Tensor) and value.numel() != 1)):
+        raise InputError(f"value must be one number, got {type(value).__name__} {value!r:.40}")
+    value = None if value is None else float(value)
+    if value is None or math.isnan(value):
         return "—"
     if math.isinf(value):
         return "inf" if value > 0 else "-inf"
