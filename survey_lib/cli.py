@@ -19,7 +19,11 @@ training size. The known pixels of the output are always the input's, exactly.
 
 Every mistake (missing or corrupt file, wrong mask size, unknown method...) is
 reported as one line on stderr with exit status 2, never a traceback (set
-``SURVEY_DEBUG=1`` to see the traceback).
+``SURVEY_DEBUG=1`` to see the traceback). File names that are not valid UTF-8 are
+printed with their odd bytes escaped (``caf\\xe9.png``), whatever the terminal's
+encoding. ``eval --n`` and ``train --batch-size`` are bounded by the memory their
+images take (:data:`MAX_BATCH_BYTES`), and a checkpoint's training size by
+:data:`MAX_SIDE`, so a typo cannot run the machine out of memory.
 """
 
 from __future__ import annotations
@@ -39,6 +43,10 @@ from survey_lib.data.checks import InputError, check_pair
 from survey_lib.inpaint import blank_hole, composite, inpaint, predict
 
 EXIT_USAGE = 2
+#: most bytes the images and masks of one evaluation (``eval --n``) or one training batch may take
+MAX_BATCH_BYTES = 2 * 1024**3
+#: largest training height/width a checkpoint may claim (its ``image_shape``)
+MAX_SIDE = 4096
 
 
 class CliError(Exception):
@@ -50,6 +58,36 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def printable(text: str, stream: Any = None) -> str:
+    """``text`` as ``stream`` (default stdout) can write it: undecodable file-name bytes
+    (surrogate escapes) become ``\\xNN``, characters the encoding lacks ``\\uNNNN``."""
+    enc = getattr(stream if stream is not None else sys.stdout, "encoding", None) or "utf-8"
+    try:
+        text = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeError:  # lone surrogates that are no escaped bytes
+        text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    try:
+        return text.encode(enc, "backslashreplace").decode(enc)
+    except LookupError:  # an encoding Python does not know: plain ASCII always goes
+        return text.encode("ascii", "backslashreplace").decode("ascii")
+
+
+def say(text: str, stream: Any = None) -> None:
+    """Print one line safely (see :func:`printable`)."""
+    stream = stream if stream is not None else sys.stdout
+    print(printable(text, stream), file=stream)
+
+
+def _check_memory(n: int, channels: int, size: Any, what: str) -> None:
+    """Refuse ``n`` images of ``size`` (+ masks) that would take more than :data:`MAX_BATCH_BYTES`."""
+    height, width = (size, size) if isinstance(size, int) else size
+    per_image = (channels + 1) * height * width * 4  # float32 image + mask
+    if n * per_image > MAX_BATCH_BYTES:
+        raise CliError(f"{what} {n} needs {n * per_image / 1024**3:.1f} GiB for {width}x{height} images and "
+                       f"masks; at most {MAX_BATCH_BYTES // per_image} fit the {MAX_BATCH_BYTES / 1024**3:.0f} GiB "
+                       "limit: use fewer")
 
 
 # --- image of any size -------------------------------------------------------------------------
@@ -102,11 +140,12 @@ def _size_for(data: str, preset: Any) -> int:
 def cmd_list(args: argparse.Namespace) -> int:
     from survey_lib.models.registry import methods_table
 
-    print(methods_table(args.kind))
+    say(methods_table(args.kind))
     return 0
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from survey_lib.config import seed_everything
     from survey_lib.data import sample_batch
     from survey_lib.models.registry import build, get_info
     from survey_lib.train import train
@@ -117,6 +156,10 @@ def cmd_train(args: argparse.Namespace) -> int:
                        f"(evaluate it with: eval --method {args.method} --data {args.data})")
     p = _preset(args.preset)
     size = _size_for(args.data, p)
+    if args.batch_size is not None:
+        _check_memory(args.batch_size, 3, size, "--batch-size")
+    if not 0 <= args.seed < 2**62:
+        raise CliError(f"--seed must be a non-negative integer below 2**62, got {args.seed}")
     ds = _dataset(args, "train", size, p.train_images)
     try:
         eval_ds = _dataset(args, "test", size, p.eval_images)
@@ -128,6 +171,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         eval_data = None
     else:
         eval_data = sample_batch(eval_ds, len(eval_ds))
+    # seeded before the model draws its initial weights: the same --seed gives the same run
+    seed_everything(args.seed)
     method = build(args.method, channels=ds.channels, preset=p)
     out = args.out or f"runs/{args.method}-{args.data}"
     result = train(method, ds, preset=p, steps=args.steps, batch_size=args.batch_size,
@@ -138,9 +183,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     is_main = not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
     if is_main:
         if result.final is not None:
-            print(result.final.to_markdown())
-        print(f"trained {args.method} for {result.steps} steps in {result.seconds:.1f} s; "
-              f"checkpoint: {result.checkpoint}")
+            say(result.final.to_markdown())
+        say(f"trained {args.method} for {result.steps} steps in {result.seconds:.1f} s; "
+            f"checkpoint: {result.checkpoint}")
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
     return 0
@@ -150,10 +195,17 @@ def _load_learned(checkpoint: str) -> tuple[Any, dict[str, Any]]:
     from survey_lib.checkpoint import load_method, read_meta
 
     meta = read_meta(checkpoint)
-    method = load_method(checkpoint)
     shape = meta.get("image_shape") or []
     if len(shape) != 3:
         raise CliError(f"checkpoint {meta['path']} does not record its training image size")
+    channels, height, width = shape
+    if channels not in (1, 3) or height > MAX_SIDE or width > MAX_SIDE:
+        raise CliError(f"checkpoint {meta['path']}: field 'image_shape' {shape} is not a training size this "
+                       f"library makes (1 or 3 channels, sides up to {MAX_SIDE})")
+    method = load_method(checkpoint)
+    if getattr(method, "channels", channels) != channels:
+        raise CliError(f"checkpoint {meta['path']}: field 'image_shape' says {channels} channels but the "
+                       f"model was built for {method.channels}")
     return method, meta
 
 
@@ -181,9 +233,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
         if get_info(args.method).kind == "learned":
             raise CliError(f"{args.method!r} is a learned method: pass --checkpoint with its trained weights")
         method, channels, size = build(args.method), None, _size_for(args.data, p)
-    ds = _dataset(args, args.split, size, p.eval_images if args.n is None else args.n, channels)
+    n = p.eval_images if args.n is None else args.n
+    _check_memory(n, channels or 3, size, "--n")
+    ds = _dataset(args, args.split, size, n, channels)
     images, masks = sample_batch(ds, len(ds))
-    print(evaluate(method, images, masks).to_markdown())
+    say(evaluate(method, images, masks).to_markdown())
     return 0
 
 
@@ -211,7 +265,7 @@ def cmd_inpaint(args: argparse.Namespace) -> int:
     else:
         out = inpaint(method, image, mask)
     path = save_image(out, args.out)
-    print(f"wrote {path}")
+    say(f"wrote {path}")
     return 0
 
 
@@ -294,10 +348,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             OSError, RuntimeError) as err:
         if os.environ.get("SURVEY_DEBUG"):  # developers: the full traceback
             raise
-        print(f"{parser.prog} {args.command}: error: {_message(err)}", file=sys.stderr)
+        say(f"{parser.prog} {args.command}: error: {_message(err)}", sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
-        print(f"{parser.prog} {args.command}: interrupted", file=sys.stderr)
+        say(f"{parser.prog} {args.command}: interrupted", sys.stderr)
         return 130
 
 

@@ -46,20 +46,31 @@ from survey_lib.config import Preset, get_preset, seed_everything
 from survey_lib.config import device as best_device
 from survey_lib.data.checks import InputError, check_divisible, check_image, check_mask, check_pair
 
-__all__ = ["TrainResult", "Trainer", "TrainingDiverged", "load_method", "load_weights", "train"]
+__all__ = ["PredictionCollapsed", "TrainResult", "Trainer", "TrainingDiverged", "load_method", "load_weights",
+           "train"]
 
 load_method = ckpt_io.load_method  # re-exported: rebuild a trained method from a checkpoint
 load_weights = ckpt_io.load_weights
 
 OPTIMIZERS = ("adam", "adamw")
 SCHEDULES = (None, "cosine", "step")
+#: largest seed accepted (torch takes 64-bit seeds; rank and resume offsets are added to it)
+MAX_SEED = 2**62
+#: a prediction whose per-pixel spread over an evaluation batch stays below this is "constant"
+COLLAPSE_STD = 1e-4
+#: options of a run that a resume must repeat (else two runs are silently mixed)
+RESUME_OPTIONS = ("optimizer", "lr", "d_lr", "betas", "weight_decay", "schedule", "clip_grad", "batch_size",
+                  "seed", "data_length")
 
 
 class TrainingDiverged(RuntimeError):
-    """A loss or a gradient became NaN or infinite; training stopped.
+    """A loss, a gradient or the weights became NaN or infinite; training stopped.
 
-    Attributes: ``step`` (1-based step that failed), ``what`` ("loss" or "gradient"),
-    ``name`` (the loss name or parameter name), ``checkpoint`` (the last good one or None).
+    Attributes: ``step`` (1-based step that failed), ``what`` ("loss", "gradient of",
+    "weights", "loss after the update"...), ``name`` (the loss or parameter name),
+    ``checkpoint`` (the last good one or None). A checkpoint is only ever written, and so
+    only ever named here, when every weight and optimiser value is finite and the loss of
+    the saved weights on that step's batch is finite (see :func:`train`).
     """
 
     def __init__(self, step: int, what: str, name: str, value: float, checkpoint: Path | None = None):
@@ -70,6 +81,14 @@ class TrainingDiverged(RuntimeError):
             f"training diverged at step {step}: {what} {name!r} is {value}{kept}. "
             "Try a lower learning rate (lr=...) or gradient clipping (clip_grad=1.0)."
         )
+
+
+class PredictionCollapsed(UserWarning):
+    """The model predicts the same image whatever the input (e.g. after an exploding update).
+
+    Training goes on (the losses are finite), but such a model has stopped learning:
+    lower the learning rate or clip gradients.
+    """
 
 
 @dataclass
@@ -118,6 +137,22 @@ def _lr_lambda(schedule: str | None, total_steps: int, step_size: int | None, ga
         size = step_size or max(total_steps // 3, 1)
         return lambda k: gamma ** (k // size)
     return lambda k: 1.0
+
+
+def _check_step_size(opt: torch.optim.Optimizer) -> None:
+    """Refuse a learning rate whose first Adam step cannot be represented in the weights' dtype.
+
+    Adam's first update moves each weight by up to ``lr / (1 - beta1)``; beyond the dtype's
+    largest value (3.4e38 for float32) torch fails inside ``Adam.step`` with an overflow.
+    """
+    for group in opt.param_groups:
+        biggest = min((torch.finfo(p.dtype).max for p in group["params"] if p.is_floating_point()),
+                      default=torch.finfo(torch.float32).max)
+        beta1 = float(group["betas"][0])
+        step = float(group["lr"]) / max(1.0 - beta1, 1e-300)
+        if not step <= biggest:
+            raise InputError(f"lr={group['lr']!r} is too large: Adam's first step would move weights by "
+                             f"lr / (1 - beta1) = {step:.3g}, beyond the largest {biggest:.3g} the weights can hold")
 
 
 def _amp_dtype(enabled: bool, device: torch.device) -> torch.dtype | None:
@@ -184,6 +219,8 @@ class Trainer:
         self.g_opt = opt_cls(self.g_params, lr=lr if lr is not None else getattr(method, "lr", 2e-4), betas=betas, weight_decay=wd)
         self.d_opt = (opt_cls(self.d_params, lr=d_lr if d_lr is not None else getattr(method, "d_lr", 2e-4), betas=betas,
                               weight_decay=wd) if self.d_params else None)
+        for opt in self.optimizers():
+            _check_step_size(opt)
         fn = _lr_lambda(schedule, total_steps, step_size, gamma)
         self.schedulers = [torch.optim.lr_scheduler.LambdaLR(o, fn) for o in self.optimizers()]
         self.clip_grad = clip_grad
@@ -243,6 +280,15 @@ class Trainer:
                     raise TrainingDiverged(step, "gradient of", self.param_names.get(id(p), "?"), bad)
             raise TrainingDiverged(step, "gradient norm", "total", float(norm))
 
+    def _optimizer_step(self, opt: torch.optim.Optimizer, step: int) -> None:
+        """``opt.step()`` (through the scaler); an arithmetic overflow inside it stops the run cleanly."""
+        try:
+            self.scaler.step(opt)
+        except RuntimeError as err:
+            if "overflow" not in str(err):
+                raise
+            raise TrainingDiverged(step, "optimizer step", type(opt).__name__, float("inf")) from None
+
     def step(self, images: torch.Tensor, masks: torch.Tensor, step: int = 0) -> dict[str, float]:
         """One discriminator update (if any) then one generator update; the logged losses."""
         images = images.to(self.device, non_blocking=True)
@@ -259,14 +305,14 @@ class Trainer:
             self.d_opt.zero_grad(set_to_none=True)
             self.scaler.scale(d_total).backward()
             self._clip_and_check(self.d_opt, self.d_params, step)
-            self.scaler.step(self.d_opt)
+            self._optimizer_step(self.d_opt, step)
         g_terms = self._losses("g", images, masks)
         total = torch.stack(list(g_terms.values())).sum()
         logged = {**self._finite_values({**g_terms, "total": total}, step), **logged}
         self.g_opt.zero_grad(set_to_none=True)
         self.scaler.scale(total).backward()
         self._clip_and_check(self.g_opt, self.g_params, step)
-        self.scaler.step(self.g_opt)
+        self._optimizer_step(self.g_opt, step)
         self.scaler.update()
         for sched in self.schedulers:
             sched.step()
@@ -282,15 +328,61 @@ class Trainer:
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Put back a saved state; a state that does not fit (tampered, other model) is refused.
+
+        Beyond what torch checks, every optimiser value must be finite and of the shape of
+        its parameter, and the hyper-parameters numbers in range, so that a bad file fails
+        here with a :class:`~survey_lib.checkpoint.CheckpointError`, not later inside Adam.
+        """
+        if not isinstance(state, Mapping) or not isinstance(state.get("g_opt"), Mapping):
+            raise ckpt_io.CheckpointError("the saved trainer state lacks the generator optimiser ('trainer.g_opt')")
         if (state.get("d_opt") is None) != (self.d_opt is None):
             raise ckpt_io.CheckpointError("the checkpoint and the model disagree on having discriminators")
-        self.g_opt.load_state_dict(state["g_opt"])
-        if self.d_opt is not None:
-            self.d_opt.load_state_dict(state["d_opt"])
-        for sched, s in zip(self.schedulers, state.get("schedulers", [])):
-            sched.load_state_dict(s)
-        if self.scaler.is_enabled() and state.get("scaler"):
-            self.scaler.load_state_dict(state["scaler"])
+        schedulers = state.get("schedulers", [])
+        if not isinstance(schedulers, list) or len(schedulers) not in (0, len(self.schedulers)):
+            raise ckpt_io.CheckpointError(f"'trainer.schedulers' must be a list of {len(self.schedulers)} "
+                                          f"schedule states, got {schedulers!r:.80}")
+        try:
+            for opt, key in ((self.g_opt, "g_opt"), (self.d_opt, "d_opt")):
+                if opt is not None:
+                    opt.load_state_dict(state[key])
+                    _check_optimizer_state(opt, key)
+            for sched, s in zip(self.schedulers, schedulers):
+                sched.load_state_dict(s)
+                if not (isinstance(sched.last_epoch, int) and sched.last_epoch >= 0):
+                    raise ValueError(f"schedule position {sched.last_epoch!r} is not a non-negative int")
+            if self.scaler.is_enabled() and state.get("scaler"):
+                self.scaler.load_state_dict(state["scaler"])
+        except ckpt_io.CheckpointError:
+            raise
+        except (KeyError, ValueError, TypeError, RuntimeError, IndexError, AttributeError) as err:
+            raise ckpt_io.CheckpointError(f"the saved optimiser/schedule state does not fit this model: "
+                                          f"{' '.join(str(err).split())[:300]}") from None
+
+
+def _check_optimizer_state(opt: torch.optim.Optimizer, key: str) -> None:
+    """Hyper-parameters in range, state tensors finite and shaped like their parameters."""
+    for i, group in enumerate(opt.param_groups):
+        for name in ("lr", "initial_lr", "eps", "weight_decay"):
+            value = group.get(name, 0.0)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+                raise ckpt_io.CheckpointError(f"'trainer.{key}.param_groups.{i}.{name}' must be a finite number "
+                                              f">= 0, got {value!r:.40}")
+        betas = group.get("betas", (0.9, 0.999))
+        if not (isinstance(betas, (tuple, list)) and len(betas) == 2
+                and all(isinstance(b, (int, float)) and 0.0 <= b < 1.0 for b in betas)):
+            raise ckpt_io.CheckpointError(f"'trainer.{key}.param_groups.{i}.betas' must be two numbers in [0, 1), "
+                                          f"got {betas!r:.40}")
+        _check_step_size(opt)
+        for param in group["params"]:
+            for name, value in opt.state.get(param, {}).items():
+                if not isinstance(value, torch.Tensor):
+                    raise ckpt_io.CheckpointError(f"'trainer.{key}.state.*.{name}' must be a tensor")
+                if value.ndim and tuple(value.shape) != tuple(param.shape):
+                    raise ckpt_io.CheckpointError(f"'trainer.{key}.state.*.{name}' has shape {tuple(value.shape)}, "
+                                                  f"its parameter {tuple(param.shape)}")
+                if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+                    raise ckpt_io.CheckpointError(f"'trainer.{key}.state.*.{name}' holds NaN or infinite values")
 
 
 # --- helpers of the loop ------------------------------------------------------------------------
@@ -314,8 +406,8 @@ def _check_options(*, seed: object, lr: object, d_lr: object, betas: object, che
     def is_int(v: object) -> bool:
         return isinstance(v, int) and not isinstance(v, bool)
 
-    if not is_int(seed) or seed < 0:  # type: ignore[operator]
-        raise InputError(f"seed must be a non-negative int, got {seed!r}")
+    if not is_int(seed) or not 0 <= seed < MAX_SEED:  # type: ignore[operator]
+        raise InputError(f"seed must be a non-negative int below 2**62, got {seed!r:.40}")
     for name, value in (("lr", lr), ("d_lr", d_lr)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
                                   or not math.isfinite(value) or value < 0):
@@ -387,16 +479,70 @@ def _rng_untouched() -> Iterator[None]:
 
 
 def _evaluate(method: nn.Module, eval_data: tuple[torch.Tensor, torch.Tensor], batch_size: int,
-              lpips: bool) -> Any:
+              lpips: bool, step: int = 0) -> Any:
+    """The evaluation table; warns :class:`PredictionCollapsed` when every prediction is the same image."""
     from survey_lib.metrics import evaluate
 
+    outputs: list[torch.Tensor] = []
+
+    def record(module: nn.Module, args: Any, out: Any) -> None:
+        if isinstance(out, torch.Tensor) and sum(len(o) for o in outputs) < 64:
+            outputs.append(out.detach().float().cpu())
+
+    handle = method.register_forward_hook(record)
     was_training = method.training
     method.eval()
     try:
         with _rng_untouched():
-            return evaluate(method, eval_data[0], eval_data[1], batch_size=batch_size, lpips=lpips)
+            table = evaluate(method, eval_data[0], eval_data[1], batch_size=batch_size, lpips=lpips)
     finally:
+        handle.remove()
         method.train(was_training)
+    preds = torch.cat(outputs) if outputs else torch.empty(0)
+    if len(preds) >= 2 and float(preds.std(dim=0).max()) < COLLAPSE_STD:
+        warnings.warn(
+            f"{getattr(method, 'name', type(method).__name__)} predicts the same image for every input at "
+            f"step {step} (largest per-pixel spread over {len(preds)} evaluation images: "
+            f"{float(preds.std(dim=0).max()):.2g}); it has collapsed to a constant. Try a lower learning "
+            "rate (lr=...) or gradient clipping (clip_grad=1.0).", PredictionCollapsed, stacklevel=3)
+    return table
+
+
+def _first_nonfinite(trainer: Trainer) -> tuple[str, float] | None:
+    """(name, value) of the first NaN/Inf weight, buffer or optimiser value; None when all are finite."""
+    for name, t in [*trainer.method.named_parameters(), *trainer.method.named_buffers()]:
+        if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+            return name, float(t[~torch.isfinite(t)].flatten()[0])
+    for key, opt in (("g_opt", trainer.g_opt), ("d_opt", trainer.d_opt)):
+        for param, values in (opt.state.items() if opt is not None else []):
+            for k, v in values.items():
+                if isinstance(v, torch.Tensor) and v.is_floating_point() and not bool(torch.isfinite(v).all()):
+                    return f"{key} {k} of {trainer.param_names.get(id(param), '?')}", float("nan")
+    return None
+
+
+@torch.no_grad()
+def _loss_of_weights(trainer: Trainer, images: torch.Tensor, masks: torch.Tensor, step: int) -> None:
+    """Raise :class:`TrainingDiverged` unless the *updated* weights give a finite loss on this batch.
+
+    A loss is computed before its update, so a finite loss at step k says nothing about
+    the weights written after it (an exploding step leaves finite but huge weights whose
+    output is NaN). This evaluates the generator losses of the current weights, without
+    gradients, with the RNG streams and every buffer (BatchNorm statistics) put back: the
+    training run is unchanged.
+    """
+    buffers = {k: v.clone() for k, v in trainer.method.named_buffers()}
+    try:
+        with _rng_untouched():
+            terms = trainer._losses("g", images.to(trainer.device), masks.to(trainer.device))
+            terms["total"] = torch.stack(list(terms.values())).sum()
+            try:
+                trainer._finite_values(terms, step)
+            except TrainingDiverged as err:
+                raise TrainingDiverged(step, "loss after the update", err.name, err.value) from None
+    finally:
+        for k, v in trainer.method.named_buffers():
+            v.copy_(buffers[k])
 
 
 def _preview(method: nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
@@ -480,6 +626,63 @@ def _preview_batch(data: torch.utils.data.Dataset, eval_data: tuple[torch.Tensor
     if not items:
         return None
     return torch.stack([i[0] for i in items]), torch.stack([i[1] for i in items])
+
+
+def _check_saved_state(state: Any, meta: Mapping[str, Any], ckpt: Path) -> tuple[int, int, dict[str, list[float]]]:
+    """(step, samples seen, loss history) of a saved training state, every field checked.
+
+    A tampered ``state.json`` fails here with one line naming the file and the field,
+    instead of a KeyError or a silently wrong resume.
+    """
+    where = ckpt / ckpt_io.STATE_JSON
+
+    def bad(field: str, expected: str, value: Any) -> ckpt_io.CheckpointError:
+        return ckpt_io.CheckpointError(f"{where}: field {field!r} must be {expected}, got {value!r:.80}")
+
+    if not isinstance(state, dict):
+        raise bad("(top level)", "an object", state)
+    values = {}
+    for key in ("step", "samples_seen"):
+        v = state.get(key)
+        if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v < 2**62:
+            raise bad(key, "a non-negative integer", v)
+        values[key] = v
+    if meta.get("step", values["step"]) != values["step"]:
+        raise ckpt_io.CheckpointError(f"{where}: field 'step' is {values['step']} but meta.json says "
+                                      f"{meta.get('step')}; the checkpoint is inconsistent")
+    history = state.get("history")
+    if not isinstance(history, dict):
+        raise bad("history", "an object of loss histories", history)
+    for name, h in history.items():
+        if not (isinstance(h, torch.Tensor) and h.ndim == 1 and h.is_floating_point() and len(h) == values["step"]):
+            got = f"tensor of shape {tuple(h.shape)}" if isinstance(h, torch.Tensor) else h
+            raise bad(f"history.{name}", f"a 1-D float tensor of {values['step']} values (one per step)", got)
+    if not isinstance(state.get("trainer"), dict):
+        raise bad("trainer", "an object (optimiser and schedule states)", state.get("trainer"))
+    rngs = state.get("rng")
+    if not (isinstance(rngs, list) and rngs and all(isinstance(r, dict) for r in rngs)):
+        raise bad("rng", "a non-empty list of random-generator states (one per process)", rngs)
+    return values["step"], values["samples_seen"], {k: v.tolist() for k, v in history.items()}
+
+
+def _check_same_options(options: Mapping[str, Any], saved: Mapping[str, Any], ckpt: Path) -> None:
+    """Refuse to resume with other settings than the run was started with.
+
+    Restoring the optimiser would silently keep the stored learning rate while the data
+    order would silently follow the new seed and batch size: a mix of two runs that is
+    neither. Every option of :data:`RESUME_OPTIONS` must be the stored one (so must
+    ``steps`` under an LR schedule, whose length it sets); ``steps`` alone may grow.
+    """
+    where = ckpt / ckpt_io.META
+    names = list(RESUME_OPTIONS) + (["steps"] if saved.get("schedule") is not None else [])
+    for name in names:
+        if name in saved and saved[name] != options[name]:
+            arg = {"data_length": "the training data's length"}.get(name, f"{name}={options[name]!r}")
+            fix = ("use the same data" if name == "data_length" else f"pass {name}={saved[name]!r}")
+            raise InputError(
+                f"resume: {arg} differs from the run's {saved[name]!r} (field 'options.{name}' of {where}); "
+                f"resuming with other settings would mix two runs. {fix.capitalize()}, or train into a new "
+                "out_dir")
 
 
 def _resolve_device(device: str | torch.device | None, ctx: dist_util.DistContext) -> torch.device:
@@ -584,15 +787,18 @@ def train(
     history: dict[str, list[float]] = {}
     last_ckpt: Path | None = None
     saved_state: dict[str, Any] | None = None
+    saved_options: dict[str, Any] = {}
     past_evals: list[list[Any]] = []
+    if out_dir is not None and ctx.is_main and Path(out_dir).is_dir():
+        ckpt_io.remove_stale_temporaries(out_dir)  # left by a save that was interrupted
     if resume:
         last_ckpt = ckpt_io.latest_checkpoint(out_dir)  # type: ignore[arg-type]
         if last_ckpt is not None:
             meta = ckpt_io.load_weights(method, last_ckpt)
-            past_evals = list(meta.get("metrics", {}).get("evals", []))
+            past_evals = list((meta.get("metrics") or {}).get("evals") or [])
+            saved_options = dict(meta.get("options") or {})
             saved_state = ckpt_io.read_train_state(last_ckpt)
-            start_step, samples_seen = int(saved_state["step"]), int(saved_state["samples_seen"])
-            history = {k: v.tolist() for k, v in saved_state["history"].items()}
+            start_step, samples_seen, history = _check_saved_state(saved_state, meta, last_ckpt)
 
     trainer = Trainer(
         method, device=dev, total_steps=steps, optimizer=optimizer, lr=lr, d_lr=d_lr, betas=betas,
@@ -600,12 +806,32 @@ def train(
         amp=p.amp if amp is None else amp, channels_last=channels_last, compile=compile,
         sync_batchnorm=sync_batchnorm, ctx=ctx,
     )
+    options = {"optimizer": optimizer, "lr": trainer.g_opt.param_groups[0]["initial_lr"],
+               "d_lr": trainer.d_opt.param_groups[0]["initial_lr"] if trainer.d_opt else None,
+               "betas": list(trainer.g_opt.param_groups[0]["betas"]),
+               "weight_decay": trainer.g_opt.param_groups[0]["weight_decay"],
+               "schedule": schedule, "clip_grad": clip_grad, "amp": str(trainer.amp_dtype) if trainer.amp_dtype else None,
+               "batch_size": batch_size, "steps": steps, "seed": seed, "world_size": ctx.world_size,
+               "data_length": len(dataset)}
     if saved_state is not None:
-        trainer.load_state_dict(saved_state["trainer"])
-        rngs = saved_state.get("rng") or []
+        assert last_ckpt is not None
+        _check_same_options(options, saved_options, last_ckpt)
+        where = last_ckpt / ckpt_io.STATE_JSON
+        try:
+            trainer.load_state_dict(saved_state["trainer"])
+        except ckpt_io.CheckpointError as err:
+            raise ckpt_io.CheckpointError(f"{where}: {err}") from None
+        rngs = saved_state["rng"]
         if len(rngs) == ctx.world_size:
-            ckpt_io.restore_rng(rngs[ctx.rank])
+            try:
+                ckpt_io.restore_rng(rngs[ctx.rank])
+            except (KeyError, IndexError, TypeError, ValueError, RuntimeError, AttributeError) as err:
+                raise ckpt_io.CheckpointError(f"{where}: field 'rng' is not a valid random-generator state "
+                                              f"({' '.join(str(err).split())[:200]})") from None
         else:  # other number of processes than when saved: fresh, still deterministic streams
+            warnings.warn(f"resuming {len(rngs)}-process checkpoint {last_ckpt} with {ctx.world_size} "
+                          "process(es): the random streams restart from the seed (the data order is kept)",
+                          stacklevel=2)
             seed_everything(seed + ctx.rank + 100_003 * start_step)
     method.train()
 
@@ -617,10 +843,6 @@ def train(
         dataset, batch_sampler=sampler, num_workers=workers, pin_memory=dev.type == "cuda",
         generator=torch.Generator().manual_seed(seed))  # own generator: the global RNG stays untouched
 
-    options = {"optimizer": optimizer, "lr": trainer.g_opt.param_groups[0]["initial_lr"],
-               "d_lr": trainer.d_opt.param_groups[0]["initial_lr"] if trainer.d_opt else None,
-               "schedule": schedule, "clip_grad": clip_grad, "amp": str(trainer.amp_dtype) if trainer.amp_dtype else None,
-               "batch_size": batch_size, "steps": steps, "seed": seed, "world_size": ctx.world_size}
     evals: list[tuple[int, Any]] = []
     image_shape: list[int] = []
 
@@ -638,7 +860,21 @@ def train(
 
     def run_eval(step: int) -> None:
         if eval_data is not None and ctx.is_main:
-            evals.append((step, _evaluate(method, eval_data, eval_batch_size, lpips)))
+            try:
+                evals.append((step, _evaluate(method, eval_data, eval_batch_size, lpips, step)))
+            except FloatingPointError:  # NaN/Inf predictions although the weights looked finite
+                raise TrainingDiverged(step, "prediction", "output", float("nan"), last_ckpt) from None
+
+    def check_good(step: int, images: torch.Tensor, masks: torch.Tensor, loss_too: bool) -> None:
+        """Stop unless the weights (and, before a save, their loss on this batch) are finite."""
+        bad = _first_nonfinite(trainer)
+        if bad is not None:
+            raise TrainingDiverged(step, "weights", bad[0], bad[1], last_ckpt)
+        if loss_too:
+            try:
+                _loss_of_weights(trainer, images, masks, step)
+            except TrainingDiverged as err:
+                raise TrainingDiverged(err.step, err.what, err.name, err.value, last_ckpt) from None
 
     show = _Live(live and ctx.is_main, str(getattr(method, "name", type(method).__name__)), steps,
                  start_step, p.plot_every_s, _preview_batch(dataset, eval_data, preview) if live else None)
@@ -656,9 +892,13 @@ def train(
             for k, v in losses.items():
                 history.setdefault(k, []).append(v)
             show.update(step, losses, method, force=step == steps)
-            if step % p.eval_every == 0 or step == steps:
+            eval_now = step % p.eval_every == 0 or step == steps
+            save_now = out_dir is not None and (step % ckpt_every == 0 or step == steps)
+            if eval_now or save_now:
+                check_good(step, images, masks, loss_too=save_now)
+            if eval_now:
                 run_eval(step)
-            if out_dir is not None and (step % ckpt_every == 0 or step == steps):
+            if save_now:
                 last_ckpt = save(step) or last_ckpt
             if callback is not None:
                 callback(step, losses)

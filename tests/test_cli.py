@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import sys
@@ -204,3 +205,102 @@ def test_python_dash_m_entry_point(tmp_path):
     assert run.returncode == 2
     assert run.stderr.strip() == (f"python -m survey_lib inpaint: error: image file not found: "
                                   f"'{tmp_path / 'x.png'}'")
+
+
+# --- issue 8: trust (findings 1, 8, 9, 10) ----------------------------------------------------------------
+
+def _weights(run: Path) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    return load_file(str(next(run.glob("step_*")) / "model.safetensors"))
+
+
+def test_the_same_seed_trains_the_same_weights_from_the_command_line(tmp_path, capsys, tiny_registered):
+    """Regression: the model was built before seeding, so two ``train --seed 0`` differed."""
+    runs = []
+    for name in ("a", "b"):
+        torch.manual_seed(len(name) * 1000 + ord(name))  # whatever state the process happens to be in
+        run = tmp_path / name
+        assert main(["train", "--method", "tiny", "--data", "shapes", "--preset", "smoke", "--steps", "2",
+                     "--batch-size", "4", "--out", str(run), "--quiet", "--seed", "0"]) == 0
+        runs.append(_weights(run))
+    assert runs[0].keys() == runs[1].keys()
+    for key, value in runs[0].items():
+        assert torch.equal(value, runs[1][key]), key
+
+
+def test_a_tampered_checkpoint_cannot_run_code_through_the_command_line(tmp_path, files, capsys, tiny_registered):
+    import json
+
+    run = tmp_path / "run"
+    assert main(["train", "--method", "tiny", "--data", "shapes", "--preset", "smoke", "--steps", "1",
+                 "--batch-size", "4", "--out", str(run), "--quiet"]) == 0
+    capsys.readouterr()
+    marker = tmp_path / "pwned"
+    meta_file = next(run.glob("step_*")) / "meta.json"
+    meta = json.loads(meta_file.read_text())
+    good = json.loads(json.dumps(meta))
+    meta["method"].update({"class": "os:system", "registry_name": None, "init": {"command": f"touch {marker}"}})
+    meta_file.write_text(json.dumps(meta))
+    err = _run_fails(["eval", "--checkpoint", str(run), "--data", "shapes", "--n", "2"], capsys)
+    assert "'method.registry_name'" in err and "meta.json" in err
+    err = _run_fails(["inpaint", str(files / "in.png"), "--mask", str(files / "mask.png"), "--method", "tiny",
+                      "--checkpoint", str(run), "--out", str(tmp_path / "o.png")], capsys)
+    assert "never imported" in err
+    assert not marker.exists()
+    good["image_shape"] = [3, 100000, 100000]  # would make inpaint/eval allocate terabytes
+    meta_file.write_text(json.dumps(good))
+    err = _run_fails(["inpaint", str(files / "in.png"), "--mask", str(files / "mask.png"), "--method", "tiny",
+                      "--checkpoint", str(run), "--out", str(tmp_path / "o.png")], capsys)
+    assert "field 'image_shape' [3, 100000, 100000] is not a training size" in err
+    good["image_shape"] = [1, 32, 32]  # the model was built for 3 channels
+    meta_file.write_text(json.dumps(good))
+    err = _run_fails(["eval", "--checkpoint", str(run), "--data", "shapes", "--n", "2"], capsys)
+    assert "says 1 channels but the model was built for 3" in err
+
+
+def test_resume_with_another_seed_or_batch_size_is_refused_in_one_line(tmp_path, capsys, tiny_registered):
+    run = tmp_path / "run"
+    common = ["train", "--method", "tiny", "--data", "shapes", "--preset", "smoke", "--out", str(run), "--quiet"]
+    assert main([*common, "--steps", "1", "--batch-size", "4", "--seed", "5"]) == 0
+    capsys.readouterr()
+    err = _run_fails([*common, "--steps", "2", "--batch-size", "4", "--resume"], capsys)  # --seed defaults to 0
+    assert "resume: seed=0 differs from the run's 5" in err and "Pass seed=5" in err
+    err = _run_fails([*common, "--steps", "2", "--batch-size", "2", "--seed", "5", "--resume"], capsys)
+    assert "resume: batch_size=2 differs from the run's 4" in err
+
+
+def test_sizes_that_cannot_fit_in_memory_are_refused_at_once(capsys, tiny_registered):
+    """Regression: ``eval --n 100000000`` ran until the machine's memory was exhausted."""
+    err = _run_fails(["eval", "--method", "telea", "--data", "shapes", "--preset", "smoke", "--n", "100000000"],
+                     capsys)
+    assert "--n 100000000 needs 1525.9 GiB for 32x32 images and masks; at most 131072 fit the 2 GiB limit" in err
+    err = _run_fails(["train", "--method", "tiny", "--data", "shapes", "--preset", "smoke",
+                      "--batch-size", "1000000000"], capsys)
+    assert "--batch-size 1000000000 needs" in err
+    err = _run_fails(["train", "--method", "tiny", "--data", "shapes", "--preset", "smoke", "--seed", str(2**70)],
+                     capsys)
+    assert "--seed must be a non-negative integer below 2**62" in err
+
+
+def test_file_names_that_are_not_utf8_are_printed_escaped(tmp_path, files):
+    """Regression: with a strict UTF-8 (or ASCII) stdout, ``wrote <name>`` raised UnicodeEncodeError
+    after the file was written, and the command reported failure."""
+    folder = Path(os.fsdecode(bytes(tmp_path) + b"/caf\xe9"))
+    folder.mkdir()
+    image = folder / os.fsdecode(b"in\xff.png")
+    image.write_bytes((files / "in.png").read_bytes())
+    out = folder / os.fsdecode(b"out\xff.png")
+    for encoding in ("utf-8", "ascii"):
+        env = {**os.environ, "SURVEY_PRESET": "smoke", "OMP_NUM_THREADS": "1", "PYTHONIOENCODING": encoding}
+        run = subprocess.run([sys.executable, "-m", "survey_lib", "inpaint", os.fsencode(image), "--mask",
+                              str(files / "mask.png"), "--method", "telea", "--out", os.fsencode(out)],
+                             cwd=ROOT, env=env, capture_output=True, timeout=120)
+        assert run.returncode == 0, run.stderr
+        assert run.stdout.decode("ascii").strip() == f"wrote {tmp_path}/caf\\xe9/out\\xff.png"
+        assert out.exists()
+        out.unlink()
+    from survey_lib.cli import printable
+
+    assert printable("caf\udce9 \u2191", io.StringIO()) == "caf\\xe9 \u2191"
+    assert printable("\ud800", io.StringIO()) == "\\ud800"  # a lone surrogate that is no escaped byte

@@ -7,6 +7,7 @@ discriminator); other engine tests import them from this module.
 from __future__ import annotations
 
 import math
+import warnings
 
 import pytest
 import torch
@@ -110,14 +111,15 @@ def test_discriminator_only_moves_with_its_own_optimiser():
 
 
 class _NanAt(Tiny):
-    """Loss 'l1' becomes NaN from the ``bad_step``-th call on."""
+    """Loss 'l1' becomes NaN from the ``bad_step``-th training call on (the engine's gradient-free
+    check of the weights before a checkpoint is not counted)."""
 
     def __init__(self, bad_step: int, **kw):
         super().__init__(**kw)
         self.bad_step, self.calls = bad_step, 0
 
     def generator_losses(self, image, mask):
-        self.calls += 1
+        self.calls += torch.is_grad_enabled()
         out = super().generator_losses(image, mask)
         if self.calls >= self.bad_step:
             out["l1"] = out["l1"] * float("nan")
@@ -331,3 +333,223 @@ def test_previews_and_evaluations_do_not_change_the_training_run(monkeypatch):
     assert len(_RecordingPlot.instances[-1].updates) >= 2
     for key, value in weights[0].items():
         assert torch.equal(weights[1][key], value), key
+
+
+# --- divergence: a checkpoint is only "good" when its own weights are (issue 8, finding 4) ----------------
+
+class _Unbounded(Tiny):
+    """No sigmoid and an L2 loss: an exploding update gives finite but huge weights whose loss is inf."""
+
+    def forward(self, image, mask):
+        return self.net(torch.cat([image, mask], 1))
+
+    def generator_losses(self, image, mask):
+        return {"l2": ((self._fill(image, mask) - image) ** 2).mean()}
+
+
+def test_exploded_weights_are_never_saved_or_named_as_the_last_good_checkpoint(tmp_path):
+    """Regression: at lr=1e10 step 1's weights (~1e10, finite) were saved and named "the last good
+    checkpoint" although their output is already inf/NaN."""
+    torch.manual_seed(0)
+    with pytest.raises(TrainingDiverged) as info:
+        train(_Unbounded(), tiny_data(8), steps=4, batch_size=4, live=False, lr=1e10, out_dir=tmp_path,
+              checkpoint_every=1)
+    err = info.value
+    assert (err.step, err.what, err.name) == (1, "loss after the update", "l2")
+    assert err.checkpoint is None and "no checkpoint was written" in str(err)
+    assert not list(tmp_path.glob("step_*")) and not (tmp_path / "latest.json").exists()
+
+
+def test_lama_at_an_exploding_learning_rate_keeps_only_good_checkpoints(tmp_path):
+    """The issue's case: LaMa at lr=1e10. The first good checkpoint is written at a sane rate;
+    resuming at lr=1e10 is refused (other lr), training afresh diverges without naming a bad one."""
+    from survey_lib.models.registry import build
+
+    images, masks = tiny_data(4, size=32, channels=1)
+    torch.manual_seed(0)
+    with pytest.raises(TrainingDiverged) as info:
+        train(build("lama", channels=1, preset="smoke"), (images, masks), steps=3, batch_size=2, live=False,
+              lr=1e10, out_dir=tmp_path, checkpoint_every=1)
+    assert info.value.checkpoint is None and info.value.step == 1
+    assert not list(tmp_path.glob("step_*"))
+
+
+class _InfBuffer(Tiny):
+    """A buffer that turns infinite at the second training step (a BatchNorm variance blowing up)."""
+
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        self.register_buffer("running", torch.zeros(3))
+
+    def generator_losses(self, image, mask):
+        if torch.is_grad_enabled():
+            self.running += 1
+            if self.running[0] == 2:
+                self.running.fill_(float("inf"))
+        return super().generator_losses(image, mask)
+
+
+def test_a_non_finite_buffer_stops_the_run_before_it_is_saved(tmp_path):
+    with pytest.raises(TrainingDiverged) as info:
+        train(_InfBuffer(), tiny_data(8), steps=4, batch_size=4, live=False, out_dir=tmp_path, checkpoint_every=1)
+    err = info.value
+    assert (err.step, err.what, err.name) == (2, "weights", "running")
+    assert err.checkpoint == tmp_path / "step_00000001"
+    assert sorted(p.name for p in tmp_path.glob("step_*")) == ["step_00000001"]
+
+
+def test_a_learning_rate_adam_cannot_represent_is_refused_before_training():
+    """Regression: lr=1e38 crashed inside Adam.step ("value cannot be converted to type float
+    without overflow"): its first step is lr / (1 - beta1) = 1e39 > 3.4e38."""
+    with pytest.raises(InputError, match=r"lr=1e\+38 is too large: .*1e\+39"):
+        train(Tiny(), tiny_data(4), steps=1, batch_size=2, live=False, lr=1e38, betas=(0.9, 0.999))
+    trainer = Trainer(Tiny(), device=torch.device("cpu"), total_steps=2)
+    trainer.g_opt.param_groups[0]["lr"] = 1e39  # set behind the check's back: still a clean stop
+    with pytest.raises(TrainingDiverged, match="optimizer step"):
+        trainer.step(*tiny_data(4), step=1)
+
+
+class _Collapsed(Tiny):
+    """Finite losses, but the prediction is the same image whatever the input."""
+
+    def forward(self, image, mask):
+        return super().forward(image, mask) * 0.0 + 1.0
+
+
+def test_a_constant_prediction_is_warned_about_at_evaluation():
+    from survey_lib.train import PredictionCollapsed
+
+    eval_data = tiny_data(4, seed=1)
+    with pytest.warns(PredictionCollapsed, match="predicts the same image for every input at step 2"):
+        train(_Collapsed(), tiny_data(4), steps=2, batch_size=2, live=False, eval_data=eval_data)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", PredictionCollapsed)
+        train(Tiny(), tiny_data(4), steps=2, batch_size=2, live=False, eval_data=eval_data)
+
+
+# --- resume: stored settings must be repeated (finding 9); tampered run files (finding 3) ----------------
+
+@pytest.mark.parametrize(("change", "field"), [
+    ({"lr": 1e-3}, "lr"), ({"batch_size": 2}, "batch_size"), ({"seed": 1}, "seed"),
+    ({"optimizer": "adamw"}, "optimizer"), ({"clip_grad": 1.0}, "clip_grad"),
+    ({"betas": (0.9, 0.99)}, "betas"), ({"data": tiny_data(12)}, "data_length"),
+    ({"schedule": "cosine"}, "schedule"),
+])
+def test_resume_with_other_settings_is_refused_naming_the_stored_value(tmp_path, change, field):
+    """Regression: a changed lr was silently replaced by the stored one, a changed batch size or
+    seed silently used (the data order of another run)."""
+    base = {"data": tiny_data(8), "batch_size": 4, "seed": 3}
+    train(Tiny(), live=False, out_dir=tmp_path, steps=2, **base)
+    with pytest.raises(InputError, match=rf"resume: .*field 'options\.{field}' of .*meta\.json"):
+        train(Tiny(), live=False, out_dir=tmp_path, resume=True, steps=4, **{**base, **change})
+    assert train(Tiny(), live=False, out_dir=tmp_path, resume=True, steps=4, **base).steps == 4  # more steps: fine
+
+
+def test_resume_under_a_schedule_keeps_its_length(tmp_path):
+    kwargs = {"batch_size": 4, "live": False, "out_dir": tmp_path, "schedule": "cosine"}
+    train(Tiny(), tiny_data(8), steps=2, **kwargs)
+    with pytest.raises(InputError, match=r"resume: steps=4 differs from the run's 2 .*Pass steps=2"):
+        train(Tiny(), tiny_data(8), steps=4, resume=True, **kwargs)
+
+
+def _run_dir(tmp_path):
+    train(Tiny(), tiny_data(8), steps=2, batch_size=4, live=False, out_dir=tmp_path)
+    return tmp_path, tmp_path / "step_00000002"
+
+
+@pytest.mark.parametrize(("pointer", "message"), [
+    ('{"checkpoint": "../elsewhere", "step": 2}', r"must name a step_NNNNNNNN directory of this run"),
+    ('{"checkpoint": "/etc", "step": 2}', r"must name a step_NNNNNNNN directory"),
+    ('{"checkpoint": 2}', r"field 'checkpoint' must name"),
+    ('["step_00000002"]', r"field 'checkpoint' must name"),
+    ('{"checkpoint": "step_00000009"}', r"missing or incomplete"),
+    ("{not json", r"latest\.json is not readable JSON"),
+    (b"\xff\xfe", r"latest\.json is not readable JSON"),
+])
+def test_a_tampered_latest_json_is_one_clear_error(tmp_path, pointer, message):
+    from survey_lib.checkpoint import CheckpointError
+
+    run, _ = _run_dir(tmp_path)
+    latest = run / "latest.json"
+    latest.write_bytes(pointer if isinstance(pointer, bytes) else pointer.encode())
+    with pytest.raises(CheckpointError, match=message):
+        train(Tiny(), tiny_data(8), steps=3, batch_size=4, live=False, out_dir=run, resume=True)
+
+
+def test_a_checkpoint_linked_from_outside_the_run_is_refused(tmp_path):
+    from survey_lib.checkpoint import CheckpointError, load_method
+
+    _, ckpt = _run_dir(tmp_path / "outside")
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "step_00000002").symlink_to(ckpt, target_is_directory=True)
+    (run / "latest.json").write_text('{"checkpoint": "step_00000002", "step": 2}')
+    with pytest.raises(CheckpointError, match="a link out of the run directory"):
+        train(Tiny(), tiny_data(8), steps=3, batch_size=4, live=False, out_dir=run, resume=True)
+    with pytest.raises(CheckpointError, match="a link out of the run directory"):
+        load_method(run, cls=Tiny)
+
+
+@pytest.mark.parametrize(("edit", "message"), [
+    (lambda s: s.pop("step"), r"field 'step' must be a non-negative integer, got None"),
+    (lambda s: s.update(step="2"), r"field 'step' must be a non-negative integer"),
+    (lambda s: s.update(step=3), r"field 'step' is 3 but meta\.json says 2"),
+    (lambda s: s.update(samples_seen=-4), r"field 'samples_seen' must be a non-negative integer"),
+    (lambda s: s.update(history=[]), r"field 'history' must be an object"),
+    (lambda s: s["history"].update(l1=[0.1, 0.2]), r"field 'history\.l1' must be a 1-D float tensor"),
+    (lambda s: s.update(rng={}), r"field 'rng' must be a non-empty list"),
+    (lambda s: s["rng"][0].update(torch={"__tensor__": "nope"}), r"names tensor 'nope'"),
+    (lambda s: s["rng"][0].update(python=[3]), r"field 'rng' is not a valid random-generator state"),
+    (lambda s: s["rng"][0].update(numpy={"__ndarray__": [1], "dtype": "object"}), r"dtype 'object'"),
+    (lambda s: s["trainer"].pop("g_opt"), r"lacks the generator optimiser"),
+    (lambda s: s["trainer"]["g_opt"]["param_groups"][0].update(lr=1e300), r"does not fit this model: lr=1e\+300 is too large"),
+    (lambda s: s["trainer"]["g_opt"]["param_groups"][0].update(lr="fast"), r"param_groups\.0\.lr' must be a finite"),
+    (lambda s: s["trainer"]["g_opt"]["param_groups"][0].update(betas={"__tuple__": [2, 0]}), r"betas' must be two"),
+    (lambda s: s["trainer"]["g_opt"]["param_groups"][0].update(params=[0]), r"optimiser/schedule state does not fit"),
+    (lambda s: s["trainer"].update(schedulers=7), r"'trainer\.schedulers' must be a list"),
+    (lambda s: s["trainer"]["g_opt"].update(state={"__dict__": "x"}), r"__dict__ entry must be a list"),
+])
+def test_a_tampered_state_json_names_the_file_and_field(tmp_path, edit, message):
+    """Regression: a tampered state.json escaped as KeyError/TypeError tracebacks (or crashed later in Adam)."""
+    import json
+
+    from survey_lib.checkpoint import CheckpointError
+
+    run, ckpt = _run_dir(tmp_path)
+    state = json.loads((ckpt / "state.json").read_text())
+    edit(state)
+    (ckpt / "state.json").write_text(json.dumps(state))
+    with pytest.raises(CheckpointError, match=message) as info:
+        train(Tiny(), tiny_data(8), steps=3, batch_size=4, live=False, out_dir=run, resume=True)
+    assert "state.json" in str(info.value)
+
+
+def test_optimizer_state_of_the_wrong_shape_or_not_finite_is_refused(tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    from survey_lib.checkpoint import CheckpointError
+
+    run, ckpt = _run_dir(tmp_path)
+    tensors = load_file(str(ckpt / "state.safetensors"))
+    key = next(k for k in tensors if k.endswith("exp_avg"))
+    for bad, message in ((torch.zeros(2), "has shape"), (torch.full_like(tensors[key], float("nan")), "NaN")):
+        save_file({**tensors, key: bad}, str(ckpt / "state.safetensors"))
+        with pytest.raises(CheckpointError, match=message):
+            train(Tiny(), tiny_data(8), steps=3, batch_size=4, live=False, out_dir=run, resume=True)
+
+
+def test_stale_temporaries_of_an_interrupted_save_are_removed(tmp_path):
+    """Regression: the ``.tmp-latest.json-PID`` *file* a killed save leaves was never removed
+    (rmtree cannot delete a file and its error was ignored)."""
+    run, _ = _run_dir(tmp_path)
+    (run / ".tmp-latest.json-999").write_text("{}")
+    (run / ".tmp-step_00000004-999").mkdir()
+    (run / ".tmp-link").symlink_to(tmp_path.parent)  # a link is unlinked, never followed
+    train(Tiny(), tiny_data(8), steps=3, batch_size=4, live=False, out_dir=run, resume=True)
+    assert sorted(p.name for p in run.iterdir()) == ["latest.json", "step_00000003"]
+    assert tmp_path.parent.exists()
+
+
+def test_a_seed_torch_cannot_take_is_refused():
+    with pytest.raises(InputError, match="seed must be a non-negative int below 2"):
+        train(Tiny(), tiny_data(4), steps=1, batch_size=2, live=False, seed=2**64)
