@@ -158,9 +158,9 @@ def load_image(path: str | Path, size: object = None, channels: int | None = Non
     ``channels``: None keeps grey files grey (C = 1) and makes everything else RGB (alpha
     dropped); 1 or 3 forces it. ``size``: int or (height, width): resize to cover, then
     centre-crop (no distortion). The EXIF orientation is applied (the picture loads as
-    viewers show it); 16-bit files are scaled by their bit depth; only the first frame of
-    an animation is used (with a warning). Missing or undecodable files raise an error
-    naming the file.
+    viewers show it); 16-bit grey files are scaled by their bit depth (16-bit colour files
+    arrive at 8-bit precision: Pillow reads them so); only the first frame of an animation
+    is used (with a warning). Missing or undecodable files raise an error naming the file.
     """
     p = _as_path(path, "image")
     img, scale = _read(p, "image")
