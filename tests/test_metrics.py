@@ -92,8 +92,10 @@ def test_psnr_matches_skimage(channels: int) -> None:
     for i in range(3):
         ref = peak_signal_noise_ratio(_np(target[i]), _np(pred[i]), data_range=1.0)
         assert ours[i].item() == pytest.approx(ref, abs=1e-4)
-    # data_range rescales by 20 log10(R)
-    assert psnr(pred, target, data_range=2.0)[0].item() == pytest.approx(ours[0].item() + 20 * math.log10(2), abs=1e-4)
+    # data_range rescales by 20 log10(R): images that use only [0, 0.5] scored with R = 0.5
+    half_pred, half_target = pred / 2, target / 2
+    assert psnr(half_pred, half_target, data_range=0.5)[0].item() == pytest.approx(ours[0].item(), abs=1e-4)
+    assert psnr(half_pred, half_target)[0].item() == pytest.approx(ours[0].item() + 20 * math.log10(2), abs=1e-4)
 
 
 def test_psnr_is_inf_for_identical_images_and_hole_variant() -> None:
