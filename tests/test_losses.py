@@ -512,6 +512,30 @@ def test_composite_terms_are_weighted_functions() -> None:
     assert float(out["tv"]) == pytest.approx(0.1 * float(total_variation(comp, mask)), rel=1e-6)
 
 
+def test_composite_and_loss_lab_default_to_pconvs_vgg16() -> None:
+    """Regression (issue 9): the feature terms defaulted to the random network; PConv's
+    recipe is ImageNet VGG16 pool1-pool3, and random/trained are the labelled alternatives."""
+    from survey_lib.losses.feature_nets import VGG16Features
+    from survey_lib.models.loss_lab import LAB_RUNS, LossLab
+
+    require_installed("vgg")
+    x, y = _rand(2, 3, 32, 32, seed=42), _rand(2, 3, 32, 32, seed=43)
+    mask = torch.zeros(2, 1, 32, 32)
+    mask[..., 8:24, 6:20] = 1
+    loss = CompositeLoss(PCONV_WEIGHTS)
+    assert isinstance(loss.feature_net(3), VGG16Features) and "loss network: vgg16" in loss.describe()
+    out = loss(x, y, mask)
+    vgg = feature_network("vgg16", 3)
+    assert float(out["style"]) == pytest.approx(120 * float(style_loss(x, y, vgg)), rel=1e-5)
+    assert float(out["style"]) != pytest.approx(120 * float(style_loss(x, y, feature_network("random", 3))))
+    lab = LossLab(3, 4, **LAB_RUNS["L1 + perceptual + style"])
+    assert lab.loss.feature_net(3).kind == "vgg16" and "VGG16" in lab.describe()
+    assert LossLab(3, 4, weights={"style": 1.0}, feature_net="random").loss.feature_net(3).kind == "random"
+    grey = LossLab(1, 4, weights={"perceptual": 1.0})  # glyphs: grey repeated to three channels
+    assert grey.loss.feature_net(1).kind == "vgg16"
+    assert torch.isfinite(grey.generator_losses(x[:, :1], mask)["perceptual"])
+
+
 def test_composite_zero_weight_skips_feature_net_and_errors() -> None:
     class Exploding(RandomFeatures):
         def forward(self, x):  # type: ignore[override]
@@ -538,6 +562,7 @@ def test_composite_zero_weight_skips_feature_net_and_errors() -> None:
 
 def test_composite_comp_terms_ignore_valid_prediction() -> None:
     """hole_l1 and the composite-based terms see the prediction only inside the hole."""
+    require_installed("vgg")  # the default loss network
     x, y = _rand(1, 3, 16, 16, seed=38), _rand(1, 3, 16, 16, seed=39)
     mask = torch.zeros(1, 1, 16, 16)
     mask[..., 5:11, 4:10] = 1
@@ -552,6 +577,7 @@ def test_composite_comp_terms_ignore_valid_prediction() -> None:
 
 
 def test_composite_pconv_descends_under_autocast() -> None:
+    require_installed("vgg")  # the default loss network
     x, y = _rand(2, 3, 16, 16, seed=40), _rand(2, 3, 16, 16, seed=41)
     mask = torch.zeros(2, 1, 16, 16)
     mask[..., 3:12, 3:12] = 1
@@ -621,6 +647,8 @@ def test_board_and_controls_record_runs() -> None:
     from survey_lib.baselines import Telea
     from survey_lib.widgets.losslab import LossLabBoard, LossLabControls
 
+    require_installed("vgg")  # the controls train with the default loss network
+
     images, masks = _lab_batch()
     board = LossLabBoard(images, masks, n_show=2, perceptual="proxy")
     assert "PROXY" in board.perceptual_name
@@ -633,6 +661,7 @@ def test_board_and_controls_record_runs() -> None:
     with pytest.raises(InputError, match="no slider"):
         controls.set(gan=1.0)
     lab_run = controls.run(live=False)
+    assert controls.last_result.method.loss.feature_net(3).kind == "vgg16"  # PConv's network by default
     assert lab_run.steps == 1 and lab_run.settings["style"] == 50.0 and "telea" in board.runs
     assert "| telea | classical baseline |" in board.to_markdown()
     assert controls.widget is not None  # builds headless

@@ -356,3 +356,19 @@ def test_perception_distortion_names_every_run_readably_without_overlaps():
     assert markers[0] != markers[3]  # classical squares, learned circles
     with pytest.raises(InputError, match="not on the board"):
         board.perception_distortion(x="fid")
+
+
+def test_loss_lab_controls_default_to_vgg16_and_refuse_unknown_networks():
+    """Regression (issue 9): the controls trained feature terms on the random network by
+    default, and a misspelt network was only refused when ``run()`` was pressed."""
+    from survey_lib.widgets.losslab import LossLabBoard, LossLabControls
+
+    images = torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(1))
+    masks = torch.zeros(2, 1, 16, 16)
+    masks[..., 4:12, 4:12] = 1
+    board = LossLabBoard(images, masks, n_show=1, perceptual="proxy")
+    assert LossLabControls(board, (images, masks), 3, steps=1).feature_net == "vgg16"
+    assert LossLabControls(board, (images, masks), 3, steps=1, feature_net="random").feature_net == "random"
+    for bad in ("VGG16", "resnet", None):
+        with pytest.raises(InputError, match="feature_net must be one of vgg16, random, trained"):
+            LossLabControls(board, (images, masks), 3, steps=1, feature_net=bad)

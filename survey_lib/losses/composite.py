@@ -18,7 +18,8 @@ weight from its public training configs):
 * :data:`LAMA_WEIGHTS` — L1 on known pixels 10, adversarial 10 (non-saturating, with an
   R1 penalty γ/2 = 0.001 on the discriminator: :data:`LAMA_R1_WEIGHT`), feature
   matching 100, high-receptive-field perceptual 30 — here ``perceptual`` on whatever
-  feature network is chosen, since LaMa's segmentation ResNet-50 is not available.
+  feature network is chosen (VGG16 by default), since LaMa's segmentation ResNet-50 is
+  not shipped.
 """
 
 from __future__ import annotations
@@ -87,9 +88,11 @@ PAPER_WEIGHTS: dict[str, tuple[dict[str, float], str | None]] = {
 class CompositeLoss:
     """Named weighted loss terms (see :data:`TERMS`); call it to get ``{name: weighted term}``.
 
-    ``feature_net``: a :class:`FeatureNet`, or a kind for :func:`feature_network`
-    (``"random"`` by default, which runs offline; ``"vgg16"`` is the papers' choice),
-    built lazily for the images' channel count when a feature term is used.
+    ``feature_net``: a :class:`FeatureNet`, or a kind for :func:`feature_network`:
+    ``"vgg16"`` by default (ImageNet VGG16 pool1–pool3, PConv's loss network, installed
+    with the environment); ``"random"`` and ``"trained"`` are the labelled alternatives for
+    the lesson on which features matter. Built lazily for the images' channel count when a
+    feature term is used, so a pixel-only loss never loads VGG16.
     ``adversarial``: the GAN objective of the ``adversarial`` term (one of
     :data:`~survey_lib.losses.adversarial.ADVERSARIAL`).
 
@@ -97,7 +100,7 @@ class CompositeLoss:
     parameters or checkpoints; it follows the data's device on use.
     """
 
-    def __init__(self, weights: Mapping[str, float], *, feature_net: str | FeatureNet = "random",
+    def __init__(self, weights: Mapping[str, float], *, feature_net: str | FeatureNet = "vgg16",
                  adversarial: str = "nsgan", gamma: float = 0.9, pyramid_levels: int = 3,
                  feature_kwargs: Mapping[str, object] | None = None) -> None:
         unknown = sorted(set(weights) - set(TERMS))

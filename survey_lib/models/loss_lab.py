@@ -55,8 +55,9 @@ class LossLab(Method):
         weights: ``{term: weight}`` (names in :data:`survey_lib.losses.TERMS`); default
             :data:`DEFAULT_WEIGHTS`. At least one weight must be positive.
         adversarial: the GAN objective (``nsgan``, ``lsgan``, ``hinge``, ``wgan_gp``).
-        feature_net: loss network for perceptual/style/MRF terms: ``"random"`` (offline
-            default), ``"trained"``, ``"vgg16"`` (needs cached weights) or a FeatureNet.
+        feature_net: loss network for perceptual/style/MRF terms: ``"vgg16"`` (default,
+            PConv's ImageNet pool1–pool3, installed with the environment), or the labelled
+            alternatives ``"random"`` / ``"trained"``, or a FeatureNet.
         depth: U-Net levels (inputs must be divisible by ``2**depth``).
         image_size: side the discriminator's depth is chosen for (default: the preset's).
         gp_weight: λ of the WGAN gradient penalty; r1_weight: γ/2 of the R1 penalty.
@@ -73,7 +74,7 @@ class LossLab(Method):
         width: int = 32,
         weights: Mapping[str, float] | None = None,
         adversarial: str = "hinge",
-        feature_net: str | FeatureNet = "random",
+        feature_net: str | FeatureNet = "vgg16",
         depth: int = 3,
         image_size: int | None = None,
         gp_weight: float = 10.0,

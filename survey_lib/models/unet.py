@@ -165,8 +165,9 @@ class InpaintUNet(Method):
         perceptual_weight, style_weight: PConv's feature losses (0.05 and 120 in the paper),
             each applied to the raw output and to the composite; off by default.
         feature_net: the loss network for them (:func:`survey_lib.losses.feature_nets.feature_network`
-            kind: ``"vgg16"`` as PConv — needs the ImageNet weights cached — or ``"random"`` /
-            ``"trained"``, which need no download).
+            kind: ``"vgg16"`` as PConv — ImageNet weights installed with the environment by
+            ``python -m survey_lib.tools.install_weights`` — or the labelled alternatives
+            ``"random"`` / ``"trained"``, for the lesson on which features matter).
     """
 
     name: ClassVar[str] = "unet"

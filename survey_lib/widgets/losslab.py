@@ -6,13 +6,15 @@
   :func:`survey_lib.metrics.evaluate`), **hole gradient energy** (how much texture/edge
   the fill has, :func:`hole_gradient_energy`) with its ratio to the truth's
   (``sharpness``: 1 = as detailed as the real hole, < 1 = blurrier), and a perceptual
-  score: LPIPS (AlexNet) when its weights are cached, otherwise a clearly labelled
+  score: LPIPS (AlexNet, installed with the environment) on images of at least 32 px;
+  only below that size, or where the weights were not installed, a clearly labelled
   proxy — the perceptual distance on a *separate* random-feature network (see
   :attr:`LossLabBoard.perceptual_name`).
 * :class:`LossLabControls` — one slider per loss weight, a dropdown for the adversarial
   objective, a train button: it trains a :class:`~survey_lib.models.loss_lab.LossLab`
   through :func:`survey_lib.train.train` (live plot, progress bar) and adds the run to
-  the board. Scriptable: ``controls.set(hole_l1=6, style=120)`` then ``controls.run()``.
+  the board. Its feature terms use PConv's VGG16 pool1–pool3 by default
+  (``feature_net="random"`` / ``"trained"`` are the labelled alternatives). Scriptable: ``controls.set(hole_l1=6, style=120)`` then ``controls.run()``.
 
 Everything works without a browser; ``.widget`` builds the ipywidgets on request.
 """
@@ -91,7 +93,8 @@ class LossLabBoard:
 
     ``images``/``masks``: the evaluation set (every run is measured on exactly these);
     ``n_show``: how many of them the sample figure shows; ``perceptual``: ``"auto"``
-    (LPIPS if cached, else the proxy), ``"lpips"`` or ``"proxy"``.
+    (LPIPS when its weights are installed and images are ≥ 32 px, else the proxy),
+    ``"lpips"`` or ``"proxy"``.
     """
 
     def __init__(self, images: torch.Tensor, masks: torch.Tensor, n_show: int = 4,
@@ -285,16 +288,21 @@ class LossLabControls:
     """Sliders for the loss weights, a dropdown for the adversarial kind, and a train button.
 
     ``train_data``: a dataset of (image, mask) for :func:`survey_lib.train.train`;
-    ``channels``: its image channels; ``steps``/``batch_size`` default to the preset's.
+    ``channels``: its image channels; ``steps``/``batch_size`` default to the preset's;
+    ``feature_net``: the loss network of the feature terms — ``"vgg16"`` (PConv's, default),
+    or the labelled alternatives ``"random"`` / ``"trained"``.
     """
 
     def __init__(self, board: LossLabBoard, train_data: Any, channels: int, *,
                  preset: Preset | str | None = None, steps: int | None = None,
-                 batch_size: int | None = None, feature_net: str = "random",
+                 batch_size: int | None = None, feature_net: str = "vgg16",
                  weights: Mapping[str, float] | None = None, adversarial: str = "hinge",
                  seed: int = 0) -> None:
+        from survey_lib.losses.feature_nets import FEATURE_KINDS
         from survey_lib.models.loss_lab import DEFAULT_WEIGHTS
 
+        if feature_net not in FEATURE_KINDS:
+            raise InputError(f"feature_net must be one of {', '.join(FEATURE_KINDS)}, got {feature_net!r}")
         self.board, self.train_data, self.channels = board, train_data, channels
         self.preset = preset if isinstance(preset, Preset) else get_preset(preset)
         self.steps = self.preset.steps if steps is None else int(steps)
