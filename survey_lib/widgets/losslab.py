@@ -14,7 +14,8 @@
   objective, a train button: it trains a :class:`~survey_lib.models.loss_lab.LossLab`
   through :func:`survey_lib.train.train` (live plot, progress bar) and adds the run to
   the board. Its feature terms use PConv's VGG16 pool1–pool3 by default
-  (``feature_net="random"`` / ``"trained"`` are the labelled alternatives). Scriptable: ``controls.set(hole_l1=6, style=120)`` then ``controls.run()``.
+  (``feature_net="random"`` / ``"trained"`` are the labelled alternatives). Scriptable:
+  ``controls.set(hole_l1=6, style=120)`` then ``controls.run()``.
 
 Everything works without a browser; ``.widget`` builds the ipywidgets on request.
 """
