@@ -323,7 +323,7 @@ def _read_json(path: Path, what: str) -> Any:
     """A JSON file's content; one-line CheckpointError when it is unreadable or not JSON."""
     try:
         return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as err:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+    except (OSError, ValueError, RecursionError) as err:  # Unicode/JSONDecodeError are ValueErrors
         raise CheckpointError(f"{path} is not readable JSON ({' '.join(str(err).split())}); {what}") from None
 
 
@@ -356,10 +356,15 @@ def latest_checkpoint(out_dir: str | Path) -> Path | None:
         raise CheckpointError(f"{pointer} points to {path}, a link out of the run directory; refused")
     if not (path / META).is_file():
         raise CheckpointError(f"{pointer} points to {path}, which is missing or incomplete")
+    return _plain_files(path)
+
+
+def _plain_files(ckpt: Path) -> Path:
+    """``ckpt``, after checking that none of its files is a symbolic link (to read elsewhere)."""
     for f in (META, MODEL, STATE_TENSORS, STATE_JSON):
-        if (path / f).is_symlink():
-            raise CheckpointError(f"{path / f} is a symbolic link; a checkpoint holds plain files only")
-    return path
+        if (ckpt / f).is_symlink():
+            raise CheckpointError(f"{ckpt / f} is a symbolic link; a checkpoint holds plain files only")
+    return ckpt
 
 
 def resolve(path: str | Path) -> Path:
@@ -368,7 +373,7 @@ def resolve(path: str | Path) -> Path:
         raise CheckpointError(f"a checkpoint path must be a str or pathlib.Path, got {type(path).__name__}")
     p = Path(path)
     if (p / META).is_file():
-        return p
+        return _plain_files(p)
     if (p / LATEST).is_file():
         found = latest_checkpoint(p)
         assert found is not None
@@ -487,12 +492,19 @@ def load_weights(method: nn.Module, path: str | Path) -> dict[str, Any]:
         saved = load_file(str(ckpt / MODEL))
     except _READ_ERRORS as err:
         raise CheckpointError(f"cannot read the weights in {ckpt} (corrupt or incomplete file?): {err}") from None
-    problems = _architecture_problems(method.state_dict(), saved)
+    own = method.state_dict()
+    problems = _architecture_problems(own, saved)
     if problems:
         raise CheckpointError(
             f"{ckpt} does not fit this {name} model (other architecture or sizes; the checkpoint "
             f"was built with {meta['method'].get('init')}): " + "; ".join(problems)
         )
+    for key, value in saved.items():
+        if value.dtype != own[key].dtype:
+            raise CheckpointError(f"{ckpt / MODEL}: tensor {key!r} is {value.dtype}, the model's is {own[key].dtype}")
+        if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            raise CheckpointError(f"{ckpt / MODEL}: tensor {key!r} holds NaN or infinite values; these weights "
+                                  "cannot predict anything")
     method.load_state_dict(saved)
     return meta
 

@@ -56,6 +56,8 @@ OPTIMIZERS = ("adam", "adamw")
 SCHEDULES = (None, "cosine", "step")
 #: largest seed accepted (torch takes 64-bit seeds; rank and resume offsets are added to it)
 MAX_SEED = 2**62
+#: most bytes the images and masks of one training batch may take (a typo must not exhaust memory)
+MAX_BATCH_BYTES = 2 * 1024**3
 #: a prediction whose per-pixel spread over an evaluation batch stays below this is "constant"
 COLLAPSE_STD = 1e-4
 #: options of a run that a resume must repeat (else two runs are silently mixed)
@@ -430,6 +432,39 @@ def _check_options(*, seed: object, lr: object, d_lr: object, betas: object, che
             raise InputError(f"out_dir {str(out_dir)!r} is a file; checkpoints need a directory")
 
 
+def _check_more_options(*, weight_decay: object, clip_grad: object, eval_batch_size: object, preview: object,
+                        amp: object, callback: object) -> None:
+    """The remaining options, named (torch's own messages say "Invalid weight_decay value" or
+    fail with a TypeError at the first step)."""
+    def number(v: object) -> bool:
+        return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+    if weight_decay is not None and not (number(weight_decay) and weight_decay >= 0):  # type: ignore[operator]
+        raise InputError(f"weight_decay must be a finite number >= 0 or None, got {weight_decay!r:.40}")
+    if clip_grad is not None and not (isinstance(clip_grad, (int, float)) and not isinstance(clip_grad, bool)
+                                      and clip_grad > 0):
+        raise InputError(f"clip_grad must be a positive number (max gradient norm) or None, got {clip_grad!r:.40}")
+    if not (isinstance(eval_batch_size, int) and not isinstance(eval_batch_size, bool) and eval_batch_size >= 1):
+        raise InputError(f"eval_batch_size must be a positive int, got {eval_batch_size!r:.40}")
+    if not (isinstance(preview, int) and not isinstance(preview, bool) and preview >= 0):
+        raise InputError(f"preview must be a non-negative int (images in the live plot), got {preview!r:.40}")
+    if amp is not None and not isinstance(amp, bool):
+        raise InputError(f"amp must be True, False or None (the preset's), got {amp!r:.40}")
+    if callback is not None and not callable(callback):
+        raise InputError(f"callback must be callable as callback(step, losses) or None, got {type(callback).__name__}")
+
+
+def _check_batch_memory(dataset: Any, batch_size: int) -> None:
+    """Refuse a batch whose images alone would take more than :data:`MAX_BATCH_BYTES`."""
+    first = dataset[0]
+    per_sample = sum(t.numel() * t.element_size() for t in first if isinstance(t, torch.Tensor)) \
+        if isinstance(first, (tuple, list)) else 0
+    if per_sample and batch_size * per_sample > MAX_BATCH_BYTES:
+        raise InputError(f"batch_size={batch_size} needs {batch_size * per_sample / 1024**3:.1f} GiB for its images "
+                         f"and masks alone; at most {MAX_BATCH_BYTES // per_sample} fit the "
+                         f"{MAX_BATCH_BYTES / 1024**3:.0f} GiB limit")
+
+
 def _check_device(device: object) -> None:
     """A device torch knows and this machine has (clear message instead of a driver error)."""
     if device is None:
@@ -771,8 +806,11 @@ def train(
         raise InputError("resume=True needs out_dir= (where the checkpoints are)")
     _check_options(seed=seed, lr=lr, d_lr=d_lr, betas=betas, checkpoint_every=checkpoint_every,
                    num_workers=num_workers, keep_checkpoints=keep_checkpoints, out_dir=out_dir)
+    _check_more_options(weight_decay=weight_decay, clip_grad=clip_grad, eval_batch_size=eval_batch_size,
+                        preview=preview, amp=amp, callback=callback)
     _check_device(device)
     dataset = _as_dataset(data)
+    _check_batch_memory(dataset, batch_size)
     if eval_data is not None:
         if not (isinstance(eval_data, (tuple, list)) and len(eval_data) == 2):
             raise InputError("eval_data must be an (images, masks) tuple of tensors")

@@ -302,3 +302,34 @@ def test_truncated_or_garbled_files_are_checkpoint_errors(tmp_path):
         load_method(tmp_path, cls=Tiny)
     with pytest.raises(CheckpointError, match="must be a str or pathlib.Path, got NoneType"):
         load_method(None)
+
+
+def test_weights_files_must_hold_finite_tensors_of_the_models_dtypes(tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    ckpt = ckpt_io.save_checkpoint(tmp_path, Tiny(), step=1)
+    weights = load_file(str(ckpt / "model.safetensors"))
+    for bad, message in ((torch.full_like(weights["net.0.bias"], float("nan")), "'net.0.bias' holds NaN"),
+                         (weights["net.0.bias"].double(), "'net.0.bias' is torch.float64, the model's is torch.float32"),
+                         (weights["net.0.bias"].to(torch.int32), "is torch.int32")):
+        save_file({**weights, "net.0.bias": bad}, str(ckpt / "model.safetensors"))
+        with pytest.raises(CheckpointError, match=message):
+            load_method(ckpt, cls=Tiny)
+
+
+def test_links_deep_json_and_bad_cls_are_refused(tmp_path):
+    ckpt = ckpt_io.save_checkpoint(tmp_path / "run", Tiny(), step=1)
+    with pytest.raises(CheckpointError, match="cls must be an nn.Module subclass, got <class 'int'>"):
+        load_method(ckpt, cls=int)
+    meta_file = ckpt / "meta.json"
+    outside = tmp_path / "outside.json"
+    outside.write_text(meta_file.read_text())
+    meta_file.unlink()
+    meta_file.symlink_to(outside)
+    for path in (ckpt, tmp_path / "run"):
+        with pytest.raises(CheckpointError, match="meta.json is a symbolic link"):
+            load_method(path, cls=Tiny)
+    meta_file.unlink()
+    meta_file.write_text('{"library": "survey_lib", "format": 1, "x": ' + "[" * 100000 + "]" * 100000 + "}")
+    with pytest.raises(CheckpointError, match="is not readable JSON .*recursion"):  # was a RecursionError
+        load_method(ckpt, cls=Tiny)

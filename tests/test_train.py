@@ -234,10 +234,20 @@ def test_bad_inputs_fail_clearly():
     ({"checkpoint_every": -1}, "checkpoint_every must be a positive int"),  # was: saved every step
     ({"num_workers": -1}, "num_workers must be a non-negative int"),
     ({"keep_checkpoints": -1}, "keep_checkpoints must be a non-negative int"),
+    # issue 8: were TypeErrors from inside the loop or torch's "Invalid weight_decay value"
+    ({"clip_grad": "1"}, "clip_grad must be a positive number"),
+    ({"clip_grad": float("nan")}, "clip_grad must be a positive number"),
+    ({"weight_decay": -1.0}, "weight_decay must be a finite number >= 0"),
+    ({"weight_decay": "x"}, "weight_decay must be a finite number >= 0"),
+    ({"eval_batch_size": 0}, "eval_batch_size must be a positive int"),
+    ({"callback": 5}, "callback must be callable"),
+    ({"amp": "yes"}, "amp must be True, False or None"),
+    ({"preview": -3}, "preview must be a non-negative int"),
+    ({"batch_size": 10**9}, r"batch_size=1000000000 needs 3814\.7 GiB .* at most 524288 fit"),  # was: hung
 ])
 def test_bad_options_fail_before_training(options, message):
     with pytest.raises(InputError, match=message):
-        train(Tiny(), tiny_data(4), steps=1, batch_size=2, live=False, **options)
+        train(Tiny(), tiny_data(4), **{"steps": 1, "batch_size": 2, "live": False, **options})
 
 
 def test_unavailable_device_and_a_file_as_out_dir_are_named(tmp_path, monkeypatch):
