@@ -7,6 +7,7 @@ Lab's file browser. ``make -n`` prints the command without running it.
 
 from __future__ import annotations
 
+import os
 import shlex
 import subprocess
 from pathlib import Path
@@ -17,8 +18,11 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def _lab_command(uid: int) -> list[str]:
-    out = subprocess.run(["make", "-n", "-o", ".venv/.installed-stamp", "lab", f"LAB_UID={uid}"], cwd=REPO,
-                         capture_output=True, text=True, check=True).stdout
+    # run as a fresh make (under `make test` the parent's MAKEFLAGS/MAKELEVEL would add
+    # "Entering/Leaving directory" lines)
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")}
+    out = subprocess.run(["make", "--no-print-directory", "-n", "-o", ".venv/.installed-stamp", "lab",
+                          f"LAB_UID={uid}"], cwd=REPO, env=env, capture_output=True, text=True, check=True).stdout
     line = out.replace("\\\n", " ").strip().splitlines()[-1]
     return shlex.split(line)
 
