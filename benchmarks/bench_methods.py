@@ -135,15 +135,16 @@ def bench_one(name: str, preset: Any, device: torch.device, seconds: float = 2.0
     """Time engine steps of method ``name`` at ``preset``; the row of the table."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    from survey_lib.models.registry import build, get_info
+    from survey_lib.models.registry import build, get_info, preset_for
     from survey_lib.train import Trainer
 
+    preset = preset_for(name, preset)  # the method's own compute budget (width, steps)
     images, masks = _batch(preset, device)
     get_info(name).load()  # import the method's module outside the measured block
     with PeakMemory(device) as memory:
         torch.manual_seed(0)
         method = build(name, channels=3, preset=preset)
-        trainer = Trainer(method, device=device, total_steps=10**6, amp=preset.amp)
+        trainer = Trainer(method, device=device, total_steps=10**6, precision=preset.precision)
         with FlopCounterMode(display=False) as counter:  # also the warm-up (allocations, autotune)
             trainer.step(images, masks, 1)
         _sync(device)
@@ -157,7 +158,8 @@ def bench_one(name: str, preset: Any, device: torch.device, seconds: float = 2.0
                 break
     rate = steps / elapsed
     return {"method": name, "preset": preset.name, "batch": preset.batch_size, "size": preset.image_size,
-            "width": preset.width, "steps_per_s": rate, "images_per_s": rate * preset.batch_size,
+            "width": preset.width, "steps": preset.steps, "run_s": preset.steps / rate,
+            "dtype": _dtype_name(trainer.amp_dtype), "steps_per_s": rate, "images_per_s": rate * preset.batch_size,
             "peak_mib": memory.mib, "memory": memory.how,
             "gflop_per_step": counter.get_total_flops() / 1e9,
             "params_m": sum(p.numel() for p in method.parameters()) / 1e6}
@@ -193,8 +195,7 @@ def run(presets: list[str] | None = None, methods: list[str] | None = None, seco
             except Exception as err:  # a benchmark reports a broken method, it does not stop
                 rows.append({"method": name, "preset": preset_name,
                              "error": f"{type(err).__name__}: {' '.join(str(err).split())[:120]}"})
-            amp = dev.type == "cuda" and preset.amp
-            print(_format_row(rows[-1], peaks["amp" if amp else "float32"]), flush=True)
+            print(_format_row(rows[-1], peaks), flush=True)
     return rows
 
 
@@ -207,28 +208,38 @@ def _fitting(presets: list[str], device: torch.device, say: bool = False) -> lis
     return presets
 
 
+def _dtype_name(dtype: torch.dtype | None) -> str:
+    return str(dtype or torch.float32).removeprefix("torch.")
+
+
 def machine_peaks(device: torch.device) -> dict[str, float]:
-    """Matmul GFLOP/s in float32, and on CUDA also in the mixed-precision dtype the engine uses."""
-    peaks = {"float32": matmul_gflops(device)}
-    if device.type == "cuda":
-        half = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        peaks["amp"] = matmul_gflops(device, n=4096, dtype=half)
-        peaks["float32"] = matmul_gflops(device, n=4096)
+    """Matmul GFLOP/s in float32 and in every lower-precision dtype ``precision="auto"`` may
+    pick here (bf16/fp16 on CUDA; bf16 on a CPU that computes it natively)."""
+    from survey_lib.config import resolve_precision
+
+    n = 4096 if device.type == "cuda" else 1024
+    peaks = {"float32": matmul_gflops(device, n=n)}
+    auto = resolve_precision("auto", device)
+    if auto is not None:
+        peaks[_dtype_name(auto)] = matmul_gflops(device, n=n, dtype=auto)
     return peaks
 
 
-HEADER = (f"{'method':<16} {'preset':<6} {'batch':>5} {'size':>4} {'width':>5} {'Mparam':>7} "
-          f"{'steps/s':>8} {'img/s':>8} {'peak MiB':>9} {'GFLOP/step':>10} {'GFLOP/s':>8} {'of peak':>7}")
+HEADER = (f"{'method':<16} {'preset':<6} {'batch':>5} {'size':>4} {'width':>5} {'Mparam':>7} {'dtype':>8} "
+          f"{'steps/s':>8} {'img/s':>8} {'peak MiB':>9} {'GFLOP/step':>10} {'GFLOP/s':>8} {'of peak':>7} "
+          f"{'steps':>6} {'run min':>7}")
 
 
-def _format_row(r: dict[str, Any], peak: float) -> str:
+def _format_row(r: dict[str, Any], peaks: dict[str, float]) -> str:
     if "error" in r:
         return f"{r['method']:<16} {r['preset']:<6} failed: {r['error']}"
     achieved = r["gflop_per_step"] * r["steps_per_s"]
     mem = f"{r['peak_mib']:.0f}" if r["peak_mib"] is not None else "?"
+    peak = peaks.get(r["dtype"], peaks["float32"])
     return (f"{r['method']:<16} {r['preset']:<6} {r['batch']:>5} {r['size']:>4} {r['width']:>5} "
-            f"{r['params_m']:>7.2f} {r['steps_per_s']:>8.2f} {r['images_per_s']:>8.1f} {mem:>9} "
-            f"{r['gflop_per_step']:>10.2f} {achieved:>8.2f} {achieved / peak:>7.1%}")
+            f"{r['params_m']:>7.2f} {r['dtype']:>8} {r['steps_per_s']:>8.2f} {r['images_per_s']:>8.1f} {mem:>9} "
+            f"{r['gflop_per_step']:>10.2f} {achieved:>8.2f} {achieved / peak:>7.1%} {r['steps']:>6} "
+            f"{r['run_s'] / 60:>7.1f}")
 
 
 def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
@@ -238,7 +249,6 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     parser.add_argument("--methods", nargs="+", default=None, help="default: every registered learned method")
     parser.add_argument("--seconds", type=float, default=2.0, help="timing budget per row")
     args = parser.parse_args(argv)
-    from survey_lib.config import get_preset
 
     dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     where = torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"CPU, {torch.get_num_threads()} thread(s)"
@@ -246,7 +256,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     peaks = machine_peaks(dev)
     print("matmul rate (the 'of peak' column divides by it): "
           + ", ".join(f"{k} {v:.1f} GFLOP/s" for k, v in peaks.items())
-          + ("; rows of presets with amp use the amp rate" if "amp" in peaks else ""))
+          + "; each row's 'of peak' uses the rate of the dtype it trains in")
     print("GFLOP counted by FlopCounterMode: conv/matmul/attention only (FFTs, element-wise ops not counted)")
     presets = _fitting(args.presets or ["smoke", "cpu", "gpu"], dev, say=True)
     print(HEADER)
@@ -261,8 +271,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
         print("the machine was busier when the first rate was measured; 'of peak' against the best rate:")
         print(HEADER)
         for row in rows:
-            amp = dev.type == "cuda" and get_preset(row["preset"]).amp
-            print(_format_row(row, best["amp" if amp else "float32"]))
+            print(_format_row(row, best))
     return rows
 
 

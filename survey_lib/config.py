@@ -41,7 +41,8 @@ class Preset:
     diffusion_steps: int  # T of the DDPM noise schedule
     sample_steps: int  # denoising steps used when sampling (RePaint's T)
     num_workers: int  # DataLoader worker processes
-    amp: bool  # mixed precision (only ever used on CUDA)
+    precision: str  # "auto" | "fp32" | "bf16" | "fp16": see resolve_precision
+    channels_last: bool  # NHWC memory layout in training (1.0-1.45x faster per step on a 2-core CPU)
 
     def with_overrides(self, **changes: object) -> Preset:
         """A copy with some fields changed (e.g. ``steps=50`` for a quick experiment)."""
@@ -58,17 +59,17 @@ PRESETS: dict[str, Preset] = {
     "smoke": Preset(
         name="smoke", image_size=32, glyph_size=32, batch_size=8, steps=8, width=8,
         train_images=64, eval_images=16, eval_every=4, plot_every_s=1.0,
-        diffusion_steps=20, sample_steps=10, num_workers=0, amp=False,
+        diffusion_steps=20, sample_steps=10, num_workers=0, precision="fp32", channels_last=False,
     ),
     "cpu": Preset(
         name="cpu", image_size=64, glyph_size=32, batch_size=32, steps=600, width=32,
         train_images=20_000, eval_images=128, eval_every=200, plot_every_s=3.0,
-        diffusion_steps=200, sample_steps=25, num_workers=0, amp=False,
+        diffusion_steps=200, sample_steps=25, num_workers=0, precision="auto", channels_last=True,
     ),
     "gpu": Preset(
         name="gpu", image_size=128, glyph_size=32, batch_size=64, steps=20_000, width=64,
         train_images=200_000, eval_images=1000, eval_every=2000, plot_every_s=10.0,
-        diffusion_steps=1000, sample_steps=250, num_workers=4, amp=True,
+        diffusion_steps=1000, sample_steps=250, num_workers=4, precision="auto", channels_last=True,
     ),
 }
 

@@ -42,7 +42,7 @@ from torch import nn
 
 from survey_lib import checkpoint as ckpt_io
 from survey_lib import distributed as dist_util
-from survey_lib.config import Preset, get_preset, seed_everything
+from survey_lib.config import PRECISIONS, Preset, get_preset, resolve_precision, seed_everything
 from survey_lib.config import device as best_device
 from survey_lib.data.checks import InputError, check_divisible, check_image, check_mask, check_pair
 
@@ -157,13 +157,6 @@ def _check_step_size(opt: torch.optim.Optimizer) -> None:
                              f"lr / (1 - beta1) = {step:.3g}, beyond the largest {biggest:.3g} the weights can hold")
 
 
-def _amp_dtype(enabled: bool, device: torch.device) -> torch.dtype | None:
-    """bf16 where the GPU supports it, else fp16 (with a GradScaler); never on CPU."""
-    if not enabled or device.type != "cuda":
-        return None
-    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-
-
 class Trainer:
     """Optimisers, mixed precision and one optimisation step of a :class:`Method`.
 
@@ -186,7 +179,7 @@ class Trainer:
         step_size: int | None = None,
         gamma: float = 0.1,
         clip_grad: float | None = None,
-        amp: bool = False,
+        precision: str = "fp32",
         channels_last: bool = False,
         compile: bool = False,
         sync_batchnorm: bool | None = None,
@@ -226,7 +219,11 @@ class Trainer:
         fn = _lr_lambda(schedule, total_steps, step_size, gamma)
         self.schedulers = [torch.optim.lr_scheduler.LambdaLR(o, fn) for o in self.optimizers()]
         self.clip_grad = clip_grad
-        self.amp_dtype = _amp_dtype(amp, device)
+        try:
+            self.amp_dtype = resolve_precision(precision, device)
+        except ValueError as err:
+            raise InputError(str(err)) from None
+        self.precision = precision
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
         module: nn.Module = dist_util.wrap(_LossModule(method), self.ctx, device)
         self.module = torch.compile(module) if compile else module
@@ -433,7 +430,7 @@ def _check_options(*, seed: object, lr: object, d_lr: object, betas: object, che
 
 
 def _check_more_options(*, weight_decay: object, clip_grad: object, eval_batch_size: object, preview: object,
-                        amp: object, callback: object) -> None:
+                        precision: object, callback: object) -> None:
     """The remaining options, named (torch's own messages say "Invalid weight_decay value" or
     fail with a TypeError at the first step)."""
     def number(v: object) -> bool:
@@ -448,8 +445,9 @@ def _check_more_options(*, weight_decay: object, clip_grad: object, eval_batch_s
         raise InputError(f"eval_batch_size must be a positive int, got {eval_batch_size!r:.40}")
     if not (isinstance(preview, int) and not isinstance(preview, bool) and preview >= 0):
         raise InputError(f"preview must be a non-negative int (images in the live plot), got {preview!r:.40}")
-    if amp is not None and not isinstance(amp, bool):
-        raise InputError(f"amp must be True, False or None (the preset's), got {amp!r:.40}")
+    if precision is not None and precision not in PRECISIONS:
+        raise InputError(f"precision must be one of {', '.join(PRECISIONS)} or None (the preset's), "
+                         f"got {precision!r:.40}")
     if callback is not None and not callable(callback):
         raise InputError(f"callback must be callable as callback(step, losses) or None, got {type(callback).__name__}")
 
@@ -720,6 +718,16 @@ def _check_same_options(options: Mapping[str, Any], saved: Mapping[str, Any], ck
                 "out_dir")
 
 
+def _method_preset(method: nn.Module, preset: Preset | str | None) -> Preset:
+    """The preset with the method's compute budget applied (its own ``steps`` there) when it
+    was built by the registry (:func:`survey_lib.models.registry.preset_for`)."""
+    from survey_lib.models import registry
+
+    p = preset if isinstance(preset, Preset) else get_preset(preset)
+    name = (getattr(method, "build_config", None) or {}).get("registry_name")
+    return registry.preset_for(name, p) if name in registry.REGISTRY else p
+
+
 def _resolve_device(device: str | torch.device | None, ctx: dist_util.DistContext) -> torch.device:
     dev = torch.device(device) if device is not None else best_device()
     if ctx.enabled and dev.type == "cuda":
@@ -749,8 +757,8 @@ def train(
     weight_decay: float | None = None,
     schedule: str | None = None,
     clip_grad: float | None = None,
-    amp: bool | None = None,
-    channels_last: bool = False,
+    precision: str | None = None,
+    channels_last: bool | None = None,
     compile: bool = False,
     sync_batchnorm: bool | None = None,
     device: str | torch.device | None = None,
@@ -780,10 +788,13 @@ def train(
     Optimisation:
         ``optimizer`` "adam" | "adamw" (``weight_decay``, default 0 / 0.01) at the
         method's ``lr``, ``betas`` and ``d_lr`` unless given; ``schedule`` None |
-        "cosine" | "step"; ``clip_grad`` max gradient norm; ``amp`` mixed precision on
-        CUDA (default ``preset.amp``; bf16 where supported, else fp16 + GradScaler);
-        ``channels_last``; ``compile`` (torch.compile); ``sync_batchnorm`` (default: on
-        under multi-GPU DDP); ``deterministic`` kernels; ``device``.
+        "cosine" | "step"; ``clip_grad`` max gradient norm; ``precision`` "auto" | "fp32" |
+        "bf16" | "fp16" (default ``preset.precision``; "auto" = bf16 autocast on a GPU or a
+        CPU that computes bf16 natively, fp16 + GradScaler on older GPUs, else fp32 — see
+        :func:`survey_lib.config.resolve_precision`);
+        ``channels_last`` NHWC layout (default ``preset.channels_last``); ``compile``
+        (torch.compile); ``sync_batchnorm`` (default: on under multi-GPU DDP);
+        ``deterministic`` kernels; ``device``.
     Checkpoints:
         with ``out_dir``, every ``checkpoint_every`` (default ``preset.eval_every``) steps
         and at the end, keeping the newest ``keep_checkpoints``; ``resume=True`` continues
@@ -796,7 +807,7 @@ def train(
         raise InputError(f"method must be a survey_lib Method (an nn.Module with generator_losses), "
                          f"got {type(method).__name__}")
     t0 = time.perf_counter()
-    p = preset if isinstance(preset, Preset) else get_preset(preset)
+    p = _method_preset(method, preset)
     steps = p.steps if steps is None else steps
     batch_size = p.batch_size if batch_size is None else batch_size
     for name, value in (("steps", steps), ("batch_size", batch_size)):
@@ -807,7 +818,7 @@ def train(
     _check_options(seed=seed, lr=lr, d_lr=d_lr, betas=betas, checkpoint_every=checkpoint_every,
                    num_workers=num_workers, keep_checkpoints=keep_checkpoints, out_dir=out_dir)
     _check_more_options(weight_decay=weight_decay, clip_grad=clip_grad, eval_batch_size=eval_batch_size,
-                        preview=preview, amp=amp, callback=callback)
+                        preview=preview, precision=precision, callback=callback)
     _check_device(device)
     dataset = _as_dataset(data)
     _check_batch_memory(dataset, batch_size)
@@ -841,14 +852,15 @@ def train(
     trainer = Trainer(
         method, device=dev, total_steps=steps, optimizer=optimizer, lr=lr, d_lr=d_lr, betas=betas,
         weight_decay=weight_decay, schedule=schedule, clip_grad=clip_grad,
-        amp=p.amp if amp is None else amp, channels_last=channels_last, compile=compile,
+        precision=p.precision if precision is None else precision,
+        channels_last=p.channels_last if channels_last is None else bool(channels_last), compile=compile,
         sync_batchnorm=sync_batchnorm, ctx=ctx,
     )
     options = {"optimizer": optimizer, "lr": trainer.g_opt.param_groups[0]["initial_lr"],
                "d_lr": trainer.d_opt.param_groups[0]["initial_lr"] if trainer.d_opt else None,
                "betas": list(trainer.g_opt.param_groups[0]["betas"]),
                "weight_decay": trainer.g_opt.param_groups[0]["weight_decay"],
-               "schedule": schedule, "clip_grad": clip_grad, "amp": str(trainer.amp_dtype) if trainer.amp_dtype else None,
+               "schedule": schedule, "clip_grad": clip_grad, "precision": str(trainer.amp_dtype or torch.float32),
                "batch_size": batch_size, "steps": steps, "seed": seed, "world_size": ctx.world_size,
                "data_length": len(dataset)}
     if saved_state is not None:

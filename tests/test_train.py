@@ -241,7 +241,8 @@ def test_bad_inputs_fail_clearly():
     ({"weight_decay": "x"}, "weight_decay must be a finite number >= 0"),
     ({"eval_batch_size": 0}, "eval_batch_size must be a positive int"),
     ({"callback": 5}, "callback must be callable"),
-    ({"amp": "yes"}, "amp must be True, False or None"),
+    ({"precision": "yes"}, "precision must be one of auto, fp32, bf16, fp16"),
+    ({"precision": "fp16"}, "precision=.fp16. needs a CUDA device"),
     ({"preview": -3}, "preview must be a non-negative int"),
     ({"batch_size": 10**9}, r"batch_size=1000000000 needs 3814\.7 GiB .* at most 524288 fit"),  # was: hung
 ])

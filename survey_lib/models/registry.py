@@ -11,7 +11,7 @@ import importlib
 from dataclasses import dataclass, field
 from typing import Any
 
-from survey_lib.config import Preset, get_preset
+from survey_lib.config import PRESETS, Preset, get_preset
 
 
 @dataclass(frozen=True)
@@ -26,6 +26,10 @@ class MethodInfo:
     notebook: str = ""
     kwargs: dict[str, Any] = field(default_factory=dict)  # fixed constructor arguments
     summary: str = ""
+    # compute budget: per preset name, the sizes this method trains at instead of the
+    # preset's (``width``, ``steps``), so that one training run of every method costs
+    # about the same time (see :func:`preset_for` and ``make bench``)
+    budget: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def load(self) -> type:
         module, _, attr = self.target.partition(":")
@@ -70,16 +74,19 @@ register(MethodInfo("deepfill_v1", "survey_lib.models.deepfill_v1:DeepFillV1",
                     "2.3 Attention-based / 2.1.1 Coarse-to-fine",
                     "Yu et al., CVPR 2018 (DeepFill v1, contextual attention)",
                     notebook="02_3_attention.ipynb",
-                    summary="coarse net, then refinement with dilated-conv + contextual-attention branches"))
+                    summary="coarse net, then refinement with dilated-conv + contextual-attention branches",
+                    budget={"cpu": {"width": 8, "steps": 330}}))
 register(MethodInfo("coarse_to_fine", "survey_lib.models.deepfill_v1:DeepFillV1", "2.1.1 Coarse-to-fine",
                     "Yu et al., CVPR 2018 (DeepFill v1 without contextual attention)",
                     notebook="02_3_attention.ipynb", kwargs={"attention": False},
-                    summary="the same two-stage network with the attention layer skipped (the ablation)"))
+                    summary="the same two-stage network with the attention layer skipped (the ablation)",
+                    budget={"cpu": {"width": 8, "steps": 330}}))
 register(MethodInfo("transformer", "survey_lib.models.transformer_inpainter:TransformerInpainter",
                     "2.3 Attention-based (transformers)",
                     "Wan et al., ICCV 2021 (ICT); Li et al., CVPR 2022 (MAT) -- a compact variant",
                     notebook="02_3_attention.ipynb",
-                    summary="conv stem, patch tokens, mask-aware transformer blocks, conv head"))
+                    summary="conv stem, patch tokens, mask-aware transformer blocks, conv head",
+                    budget={"cpu": {"width": 16, "steps": 320}}))
 register(MethodInfo("unet", "survey_lib.models.unet:InpaintUNet", "2.4 Convolutions-aware",
                     "Ronneberger et al., MICCAI 2015 (U-Net); the vanilla-convolution baseline of Liu et al., ECCV 2018",
                     notebook="02_4_convolution_aware.ipynb", kwargs={"conv": "vanilla"},
@@ -91,11 +98,13 @@ register(MethodInfo("pconv", "survey_lib.models.unet:InpaintUNet", "2.4 Convolut
 register(MethodInfo("gated", "survey_lib.models.unet:InpaintUNet", "2.4 Convolutions-aware",
                     "Yu et al., ICCV 2019 (DeepFill v2, gated convolutions)",
                     notebook="02_4_convolution_aware.ipynb", kwargs={"conv": "gated"},
-                    summary="the same U-Net with gated convolutions (learned soft mask, ELU)"))
+                    summary="the same U-Net with gated convolutions (learned soft mask, ELU)",
+                    budget={"cpu": {"width": 22}}))
 register(MethodInfo("lama", "survey_lib.models.lama:LaMa", "2.4 Convolutions-aware",
                     "Suvorov et al., WACV 2022 (LaMa, fast Fourier convolutions)",
                     notebook="02_4_convolution_aware.ipynb",
-                    summary="ResNet generator with fast Fourier convolution blocks (global receptive field)"))
+                    summary="ResNet generator with fast Fourier convolution blocks (global receptive field)",
+                    budget={"cpu": {"width": 20, "steps": 340}}))
 register(MethodInfo("context_encoder", "survey_lib.models.context_encoder:ContextEncoder",
                     "3 Autoencoder", "Pathak et al., CVPR 2016 (Context Encoders)",
                     notebook="03_1_autoencoder.ipynb",
@@ -103,19 +112,23 @@ register(MethodInfo("context_encoder", "survey_lib.models.context_encoder:Contex
 register(MethodInfo("cvae", "survey_lib.models.cvae:ConditionalVAE", "3 VAE",
                     "Sohn et al., NeurIPS 2015 (CVAE); Zheng et al., CVPR 2019 (PICNet)",
                     notebook="03_2_vae.ipynb",
-                    summary="conditional VAE: posterior on the full image, learned prior on the visible part"))
+                    summary="conditional VAE: posterior on the full image, learned prior on the visible part",
+                    budget={"cpu": {"width": 16}}))
 register(MethodInfo("global_local", "survey_lib.models.global_local:GlobalLocalGAN", "3 GAN",
                     "Iizuka et al., SIGGRAPH 2017 (globally and locally consistent completion)",
                     notebook="03_3_gan.ipynb",
-                    summary="dilated-conv generator; global + local discriminators"))
+                    summary="dilated-conv generator; global + local discriminators",
+                    budget={"cpu": {"width": 24, "steps": 450}}))
 register(MethodInfo("patchgan", "survey_lib.models.global_local:GlobalLocalGAN", "3 GAN",
                     "Isola et al., CVPR 2017 (PatchGAN); Yu et al., ICCV 2019 (SN-PatchGAN)",
                     notebook="03_3_gan.ipynb", kwargs={"disc": "patch", "gan_loss": "hinge"},
-                    summary="the same generator judged patch by patch (spectral-norm PatchGAN, hinge)"))
+                    summary="the same generator judged patch by patch (spectral-norm PatchGAN, hinge)",
+                    budget={"cpu": {"width": 24, "steps": 450}}))
 register(MethodInfo("repaint", "survey_lib.models.repaint:RePaint", "3 Diffusion",
                     "Lugmayr et al., CVPR 2022 (RePaint); Ho et al., NeurIPS 2020 (DDPM)",
                     notebook="03_4_diffusion.ipynb",
-                    summary="unconditional DDPM + resampling sampler"))
+                    summary="unconditional DDPM + resampling sampler",
+                    budget={"cpu": {"width": 16, "steps": 420}}))
 
 
 def get_info(name: str) -> MethodInfo:
@@ -138,13 +151,31 @@ def build(name: str, channels: int = 3, preset: Preset | str | None = None, **ov
         return cls(**{**info.kwargs, **overrides})
     if channels not in (1, 3):
         raise ValueError(f"channels must be 1 or 3, got {channels}")
-    p = preset if isinstance(preset, Preset) else get_preset(preset)
+    p = preset_for(name, preset)
     from_preset = cls.preset_kwargs(p) if hasattr(cls, "preset_kwargs") else {}
     kwargs: dict[str, Any] = {"channels": channels, "width": p.width, **from_preset, **info.kwargs, **overrides}
     method = cls(**kwargs)
     # remembered so that a checkpoint can rebuild the same model (checkpoint.load_method)
     method.build_config = {"registry_name": name, "init": kwargs}
     return method
+
+
+def preset_for(name: str, preset: Preset | str | None = None) -> Preset:
+    """``preset`` with method ``name``'s compute budget applied (its width and steps there).
+
+    The presets give one width and step count; a method whose step costs several times a
+    U-Net's would then train for several times as long. Each entry's ``budget`` names,
+    per preset, the sizes that make one training run cost about the same time as every
+    other method's (measured on the reference 2-core CPU: ~300 CPU-seconds at ``cpu``;
+    ``make bench`` prints the times). A budget value replaces only a field still at the
+    stock preset's value: a width or step count you set yourself
+    (``preset.with_overrides(width=48)``) wins.
+    """
+    p = preset if isinstance(preset, Preset) else get_preset(preset)
+    stock = PRESETS.get(p.name)
+    wanted = get_info(name).budget.get(p.name, {})
+    changes = {k: v for k, v in wanted.items() if stock is None or getattr(p, k) == getattr(stock, k)}
+    return p.with_overrides(**changes) if changes else p
 
 
 def list_methods(kind: str | None = None) -> list[MethodInfo]:
