@@ -10,8 +10,9 @@ the preset's image size, batch size and width. Printed per row:
   resident set (Linux: the peak is reset before each row via ``/proc/self/clear_refs``;
   elsewhere ``ru_maxrss`` growth, a lower bound once an earlier row peaked higher);
 * counted GFLOP per step (``torch.utils.flop_counter.FlopCounterMode``: convolutions,
-  matmuls and attention only — FFTs, element-wise ops and norms are not counted, so
-  this underestimates FFC/LaMa and normalisation-heavy models);
+  matmuls and attention, plus FFTs counted here by the usual estimate — 2.5·N·log2 N
+  for a real transform of N points, 5·N·log2 N for a complex one — so LaMa's Fourier
+  units are not left out; element-wise ops and norms are not counted);
 * achieved GFLOP/s and its fraction of the machine's measured float32 matmul rate
   (a large square matmul, the best case for the CPU's or GPU's arithmetic units).
 
@@ -56,6 +57,36 @@ def matmul_gflops(device: torch.device, n: int = 1024, seconds: float = 1.0,
         best = min(best, time.perf_counter() - t)
         reps += 1
     return 2 * n**3 / best / 1e9
+
+
+def _fft_flops(shape: Any, dims: Any) -> int:
+    """Real flops of FFTs over ``dims`` of a tensor of ``shape``: 2.5 N log2 N per real
+    transform of N points (half the complex 5 N log2 N), times the number of transforms."""
+    import math
+
+    n = math.prod(int(shape[d]) for d in dims)
+    return int(2.5 * math.prod(int(x) for x in shape) * math.log2(max(n, 2)))
+
+
+def count_fft_flops() -> None:
+    """Teach ``FlopCounterMode`` the FFT ops (it counts none by default); idempotent."""
+    from torch.utils.flop_counter import flop_registry, register_flop_formula
+
+    aten = torch.ops.aten
+    if aten._fft_r2c in flop_registry:
+        return
+
+    @register_flop_formula(aten._fft_r2c)
+    def _r2c(self_shape: Any, dim: Any, *args: Any, out_shape: Any = None, **kwargs: Any) -> int:
+        return _fft_flops(self_shape, dim)
+
+    @register_flop_formula(aten._fft_c2r)
+    def _c2r(self_shape: Any, dim: Any, *args: Any, out_shape: Any = None, **kwargs: Any) -> int:
+        return _fft_flops(out_shape, dim)
+
+    @register_flop_formula(aten._fft_c2c)
+    def _c2c(self_shape: Any, dim: Any, *args: Any, out_shape: Any = None, **kwargs: Any) -> int:
+        return 2 * _fft_flops(self_shape, dim)
 
 
 def _sync(device: torch.device) -> None:
@@ -136,6 +167,8 @@ def bench_one(name: str, preset: Any, device: torch.device, seconds: float = 2.0
     from torch.utils.flop_counter import FlopCounterMode
 
     from survey_lib.models.registry import build, get_info, preset_for
+
+    count_fft_flops()
     from survey_lib.train import Trainer
 
     preset = preset_for(name, preset)  # the method's own compute budget (width, steps)
@@ -257,7 +290,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     print("matmul rate (the 'of peak' column divides by it): "
           + ", ".join(f"{k} {v:.1f} GFLOP/s" for k, v in peaks.items())
           + "; each row's 'of peak' uses the rate of the dtype it trains in")
-    print("GFLOP counted by FlopCounterMode: conv/matmul/attention only (FFTs, element-wise ops not counted)")
+    print("GFLOP counted by FlopCounterMode: conv/matmul/attention + FFTs (2.5 N log2 N); element-wise ops not counted")
     presets = _fitting(args.presets or ["smoke", "cpu", "gpu"], dev, say=True)
     print(HEADER)
     print("-" * len(HEADER))
