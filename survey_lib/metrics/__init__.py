@@ -4,6 +4,9 @@
 * :mod:`~survey_lib.metrics.perceptual` — LPIPS, FID, FD/KD on VGG16 features (labelled, not
   FID), diversity of pluralistic samples;
 * :mod:`~survey_lib.metrics.boundary` — the seam error at the hole boundary;
+* :mod:`~survey_lib.metrics.sharpness` — the one definition of sharpness inside the hole
+  (:func:`hole_gradient_energy`, :func:`sharpness_ratio`; the Sobel variant chapters
+  03.1–03.3 print is kept as :func:`sobel_hole_sharpness`);
 * :mod:`~survey_lib.metrics.evaluate` — :func:`evaluate` a method per hole-ratio bin,
   :func:`compare_tables` of several methods.
 """
@@ -48,6 +51,7 @@ from survey_lib.metrics.pixel import (
     ssim,
     ssim_map,
 )
+from survey_lib.metrics.sharpness import hole_gradient_energy, sharpness_ratio, sobel_hole_sharpness
 
 __all__ = [
     "METRICS",
@@ -67,6 +71,7 @@ __all__ = [
     "fid",
     "format_metric",
     "frechet_distance",
+    "hole_gradient_energy",
     "hub_checkpoint_path",
     "inception_features",
     "is_higher_better",
@@ -79,6 +84,8 @@ __all__ = [
     "metric_label",
     "mse",
     "psnr",
+    "sharpness_ratio",
+    "sobel_hole_sharpness",
     "ssim",
     "ssim_map",
     "vgg16_features",

@@ -35,8 +35,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from survey_lib.config import Preset, get_preset
-from survey_lib.data.checks import InputError, check_pair
+from survey_lib.data.checks import InputError
 from survey_lib.losses.adversarial import ADVERSARIAL, d_loss, g_loss, gradient_penalty
+from survey_lib.metrics.sharpness import sobel_hole_sharpness
 from survey_lib.models.base import Method
 
 #: Pathak et al.'s relative weighting of the adversarial term
@@ -45,28 +46,23 @@ PATHAK_ADVERSARIAL_WEIGHT = 0.001
 OVERLAP_WEIGHT = 10.0
 #: gradient-penalty weight for ``gan_loss="wgan_gp"`` (Gulrajani et al.)
 GP_WEIGHT = 10.0
-#: Sobel kernels scaled by 1/8 so that a ramp of slope s per pixel has gradient s
-_SOBEL_X = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]]) / 8.0
 
 
 def hole_sharpness(images: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
     """Mean Sobel gradient magnitude over the hole pixels of each image, shape (B,).
 
-    The measure of claim 1 (Context Encoders: the adversarial term sharpens): an L2
-    fill is the *average* of the plausible completions, so its edges are smeared and
-    its gradient energy inside the hole falls below that of the real image. Compare a
-    composite's value with the ground truth's (a ratio near 1 = as sharp as reality).
-    Colour images are averaged to grey first; borders are replicated; the Sobel kernel
-    is scaled by 1/8 (a ramp of slope s per pixel gives exactly s).
+    The measure chapters 03.1–03.3 print for claim 1 (Context Encoders: the adversarial
+    term sharpens): an L2 fill is the *average* of the plausible completions, so its
+    edges are smeared and its gradient energy inside the hole falls below that of the
+    real image. Compare a composite's value with the ground truth's (a ratio near 1 = as
+    sharp as reality). Colour images are averaged to grey first; borders are replicated;
+    the Sobel kernel is scaled by 1/8 (a ramp of slope s per pixel gives exactly s).
+
+    A thin alias of :func:`survey_lib.metrics.sharpness.sobel_hole_sharpness`; the
+    course's canonical sharpness, on which claims are decided, is
+    :func:`survey_lib.metrics.hole_gradient_energy` (see :mod:`survey_lib.metrics.sharpness`).
     """
-    images, masks = check_pair(images, masks)
-    grey = images.mean(1, keepdim=True)
-    padded = F.pad(grey, (1, 1, 1, 1), mode="replicate")
-    kx = _SOBEL_X.to(images.device, images.dtype).view(1, 1, 3, 3)
-    gx = F.conv2d(padded, kx)
-    gy = F.conv2d(padded, kx.transpose(-1, -2))
-    magnitude = torch.sqrt(gx**2 + gy**2)
-    return (magnitude * masks).flatten(1).sum(1) / masks.flatten(1).sum(1)
+    return sobel_hole_sharpness(images, masks)
 
 
 class ChannelwiseFullyConnected(nn.Module):

@@ -4,7 +4,8 @@
   metrics — side by side, for learned runs and classical baselines alike. Metrics: the
   usual pixel ones (``psnr``, ``ssim``, ``hole_psnr``, ``hole_mae`` from
   :func:`survey_lib.metrics.evaluate`), **hole gradient energy** (how much texture/edge
-  the fill has, :func:`hole_gradient_energy`) with its ratio to the truth's
+  the fill has, :func:`hole_gradient_energy`, the course's canonical sharpness from
+  :mod:`survey_lib.metrics.sharpness`, re-exported here) with its ratio to the truth's
   (``sharpness``: 1 = as detailed as the real hole, < 1 = blurrier), and a perceptual
   score: LPIPS (AlexNet, installed with the environment) on images of at least 32 px;
   only below that size, or where the weights were not installed, a clearly labelled
@@ -33,6 +34,9 @@ import torch
 
 from survey_lib.config import Preset, get_preset
 from survey_lib.data.checks import InputError, check_pair
+from survey_lib.metrics.sharpness import (
+    hole_gradient_energy,  # the canonical sharpness, re-exported
+)
 
 __all__ = [
     "LabRun",
@@ -57,22 +61,6 @@ SLIDER_RANGES: dict[str, tuple[float, float]] = {
 #: the metrics shown by the board, in order (higher is better unless listed in LOWER_BETTER)
 BOARD_METRICS = ("psnr", "ssim", "hole_psnr", "hole_mae", "hole_grad_energy", "sharpness", "perceptual")
 LOWER_BETTER = {"hole_mae", "perceptual"}
-
-
-def hole_gradient_energy(images: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
-    """Mean squared finite difference between neighbouring pixels *both inside the hole*,
-    per image (B,): ``Σ (Δx² over horizontal pairs + Δy² over vertical pairs) / #pairs``,
-    averaged over channels. A flat or blurred fill scores low, a textured one high; the
-    seam with the known region does not count. Images without hole pairs give NaN.
-    """
-    images, masks = check_pair(images, masks, allow_empty=True)
-    x = images.double()
-    m = masks.double()
-    dx, mx = (x[..., :, 1:] - x[..., :, :-1]) ** 2, m[..., :, 1:] * m[..., :, :-1]
-    dy, my = (x[..., 1:, :] - x[..., :-1, :]) ** 2, m[..., 1:, :] * m[..., :-1, :]
-    total = (dx.mean(1, keepdim=True) * mx).flatten(1).sum(1) + (dy.mean(1, keepdim=True) * my).flatten(1).sum(1)
-    pairs = mx.flatten(1).sum(1) + my.flatten(1).sum(1)
-    return (total / pairs).float()  # 0/0 -> NaN when an image has no pair inside its hole
 
 
 @dataclass
