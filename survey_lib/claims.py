@@ -1013,7 +1013,7 @@ def claim_11_quality_falls_with_hole_ratio(tables: EvalTable | Mapping[str, Eval
         g = None
         if groups is not None:
             g = np.asarray(_check_groups(groups, t.n))[ok]
-        if np.ptp(t.ratios[ok]) == 0 if ok.sum() else True:
+        if ok.sum() == 0 or np.ptp(t.ratios[ok]) == 0:
             raise InputError(f"tables[{name!r}]: every image has the same hole ratio; claim 11 needs a range "
                              f"of ratios (e.g. masks='mixed' or one batch per ratio bin)")
         iv = spearman_bootstrap(t.ratios[ok], q[ok], n_boot=n_boot, seed=seed, groups=g)
@@ -1045,6 +1045,9 @@ def _best(runs: object, metric: str, keep: np.ndarray | None, name: str) -> tupl
     scores = {}
     for k, r in runs.items():
         v = _clean(_runs(r, metric, f"{name}[{k!r}]").values, metric)
+        if keep is not None and v.shape[1] != len(keep):
+            raise InputError(f"{name}[{k!r}] has {v.shape[1]} images, the learned run {len(keep)}: the same "
+                             f"images are needed (paired)")
         v = v if keep is None else v[:, keep]
         scores[k] = sign * float(np.nanmean(v))
     best = max(scores, key=scores.__getitem__)

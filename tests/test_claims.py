@@ -97,6 +97,12 @@ def test_seed_bootstrap_pools_seeds_and_widens_when_seeds_disagree():
     iv_d = paired_bootstrap_seeds(disagree, base)
     assert iv_a.n_seeds == 3 and iv_a.effect == pytest.approx((agree - base).mean())
     assert (iv_d.hi - iv_d.lo) > 5 * (iv_a.hi - iv_a.lo)
+    # the general-statistic path (a loop over replicates) draws exactly what the vectorised mean does
+    groups = np.arange(30) // 5
+    fast = paired_bootstrap_seeds(disagree, base, groups=groups, n_boot=300)
+    slow = paired_bootstrap_seeds(disagree, base, groups=groups, n_boot=300, stat=np.mean)
+    assert (slow.effect, slow.lo, slow.hi) == pytest.approx((fast.effect, fast.lo, fast.hi))
+    assert fast.n_groups == 6 and fast.n_seeds == 3
     with pytest.raises(InputError, match="same number of seeds"):
         paired_bootstrap_seeds(agree, agree[:2])
     with pytest.raises(InputError, match="paired_bootstrap_seeds"):
@@ -378,6 +384,9 @@ def test_claim_12_both_halves():
     assert v.verdict == HELD and "thin masks" in v.parts[1].measure
     with pytest.raises(InputError, match="pass both"):
         claims.claim_12_learned_beats_classical_on_large_holes(learned, telea, learned_thin=t_l)
+    with pytest.raises(InputError, match="same images"):
+        claims.claim_12_learned_beats_classical_on_large_holes(
+            learned, {"telea": telea, "short": _table("short", r[:10], hole_psnr=base[:10])})
 
 
 def test_verdict_outputs_and_registry():
