@@ -101,6 +101,52 @@ def test_parameter_counts_gated_twice_and_matched():
     assert abs(matched.parameter_count() - counts["vanilla"]) / counts["vanilla"] < 0.15
 
 
+def test_encoder_kernels_follow_pconv():
+    """Liu et al. 2018: encoder kernels 7x7, 5x5, 5x5, then 3x3 (the library used 5, 3, 3... before)."""
+    for conv in CONVS:
+        net = InpaintUNet(channels=3, width=8, conv=conv, depth=6).eval()
+        sizes = [down.layer.kernel_size if conv != "gated" else down.layer.conv.kernel_size for down in net.encoder]
+        assert sizes == [(7, 7), (5, 5), (5, 5), (3, 3), (3, 3), (3, 3)]
+        assert net.kernels == (7, 5, 5, 3, 3, 3)
+        # stride-2 with padding k // 2 still halves every even size: divisibility by 2**depth holds
+        hole = torch.zeros(1, 1, 64, 64)
+        hole[..., 20:40, 10:30] = 1
+        out = net(torch.rand(1, 3, 64, 64), hole)
+        assert out.shape == (1, 3, 64, 64)
+    assert InpaintUNet(conv="partial", depth=2).kernels == (7, 5)
+    old = InpaintUNet(channels=3, width=8, conv="partial", kernels=(5, 3, 3, 3))
+    assert old.encoder[0].layer.kernel_size == (5, 5)
+    with pytest.raises(ValueError, match="odd sizes"):
+        InpaintUNet(conv="partial", depth=4, kernels=(7, 5, 5))
+    with pytest.raises(ValueError, match="odd sizes"):
+        InpaintUNet(conv="partial", depth=2, kernels=(4, 3))
+
+
+def test_paper_vanilla_baseline_sees_the_image_alone():
+    """PConv's vanilla baseline: plain convs on the image with holes at 127.5, no mask channel."""
+    image, mask = _batch()
+    paper = build("unet_paper", preset="smoke")
+    assert paper.name == "unet_paper" and paper.conv_type == "vanilla" and not paper.mask_channel
+    assert paper.encoder[0].layer.in_channels == 3  # image only (the mask-fed unet has 3 + 2)
+    assert build("unet", preset="smoke").encoder[0].layer.in_channels == 5
+    # where the image already holds mid-grey, a smaller mask gives the very same input, so the
+    # same output: the network never sees the mask itself
+    grey = torch.where(mask.bool().expand_as(image), torch.full_like(image, 0.5), image)
+    smaller = mask.clone()
+    smaller[..., ::2, :] = 0
+    seen = {}
+    paper.encoder[0].layer.register_forward_hook(lambda mod, args, out: seen.update(x=args[0]))
+    paper.eval()
+    fed = _unet("vanilla").eval()
+    with torch.no_grad():
+        assert torch.equal(paper(grey, mask), paper(grey, smaller))
+        assert (fed(grey, mask) - fed(grey, smaller)).abs().max() > 1e-4  # the mask-fed one does see it
+    hole = mask.bool().expand_as(image)
+    assert torch.all(seen["x"][hole] == 0.0)  # 127.5 of 255 -> 0 in the network's [-1, 1]
+    with pytest.raises(ValueError, match="only for conv='vanilla'"):
+        InpaintUNet(conv="partial", mask_channel=False)
+
+
 def _train_steps(method, image, mask, steps, lr):
     opt = torch.optim.Adam(method.generator_parameters(), lr=lr)
     totals = []
@@ -138,7 +184,7 @@ def test_loss_weights_follow_pconv():
 
 
 def test_registry_builds_the_chapter_methods():
-    kinds = {"unet": "vanilla", "pconv": "partial", "gated": "gated"}
+    kinds = {"unet": "vanilla", "unet_paper": "vanilla", "pconv": "partial", "gated": "gated"}
     for name, conv in kinds.items():
         m = build(name, preset="smoke")
         assert isinstance(m, InpaintUNet) and m.conv_type == conv and m.name == name

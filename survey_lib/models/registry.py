@@ -88,13 +88,21 @@ register(MethodInfo("transformer", "survey_lib.models.transformer_inpainter:Tran
                     summary="conv stem, patch tokens, mask-aware transformer blocks, conv head",
                     budget={"cpu": {"width": 16, "steps": 320}}))
 register(MethodInfo("unet", "survey_lib.models.unet:InpaintUNet", "2.4 Convolutions-aware",
-                    "Ronneberger et al., MICCAI 2015 (U-Net); the vanilla-convolution baseline of Liu et al., ECCV 2018",
+                    "Ronneberger et al., MICCAI 2015 (U-Net); PConv's U-Net (Liu et al., ECCV 2018) with plain "
+                    "convolutions and a mask channel -- a stronger baseline than the paper's",
                     notebook="02_4_convolution_aware.ipynb", kwargs={"conv": "vanilla"},
-                    summary="U-Net with plain convolutions; input [x*(1-m), ones, m]; PConv's L1 + TV loss"))
+                    summary="U-Net with plain convolutions, told where the hole is: input [x*(1-m), ones, m]; "
+                            "PConv's L1 + TV loss"))
+register(MethodInfo("unet_paper", "survey_lib.models.unet:InpaintUNet", "2.4 Convolutions-aware",
+                    "Liu et al., ECCV 2018 (the vanilla-convolution baseline of the PConv paper)",
+                    notebook="02_4_convolution_aware.ipynb", kwargs={"conv": "vanilla", "mask_channel": False},
+                    summary="PConv's own baseline: the same U-Net with plain convolutions on the image alone, "
+                            "holes set to 127.5 (mid-grey), no mask channel"))
 register(MethodInfo("pconv", "survey_lib.models.unet:InpaintUNet", "2.4 Convolutions-aware",
                     "Liu et al., ECCV 2018 (partial convolutions)",
                     notebook="02_4_convolution_aware.ipynb", kwargs={"conv": "partial"},
-                    summary="the same U-Net with partial convolutions (mask-renormalised, mask update)"))
+                    summary="the same U-Net with partial convolutions (mask-renormalised, mask update); "
+                            "encoder kernels 7, 5, 5, 3... as the paper"))
 register(MethodInfo("gated", "survey_lib.models.unet:InpaintUNet", "2.4 Convolutions-aware",
                     "Yu et al., ICCV 2019 (DeepFill v2, gated convolutions)",
                     notebook="02_4_convolution_aware.ipynb", kwargs={"conv": "gated"},

@@ -6,7 +6,11 @@ same depth, same widths, same skip connections, same loss, same training budget.
 
 Architecture (``depth`` = D levels; widths ``w, 2w, 4w, 8w, 8w, ...``):
 
-* encoder: D stride-2 layers (5×5 for the first, 3×3 after), each halving H and W;
+* encoder: D stride-2 layers, each halving H and W, with PConv's kernel sizes: 7×7, then
+  5×5, 5×5, then 3×3 for every deeper level (:func:`pconv_kernels`; Liu et al. 2018,
+  table of the network). All three layer types use the same sizes, so a comparison still
+  changes nothing but the layer; ``kernels=`` overrides them (e.g. ``(5, 3, 3, 3)``, the
+  layout this library used before, closer to DeepFill v2's 5×5-then-3×3 encoder);
 * decoder: D layers, each upsampling ×2 (nearest), concatenating the encoder map of the
   same resolution (the last one concatenates the network input), then a 3×3 layer; the
   last layer outputs the image channels with no normalisation and no activation, then a
@@ -15,8 +19,14 @@ Architecture (``depth`` = D levels; widths ``w, 2w, 4w, 8w, 8w, ...``):
 Per convolution type (defaults follow each paper; ``norm=`` overrides):
 
 * ``"vanilla"``: ``nn.Conv2d`` + BatchNorm (not on the first layer) + ReLU in the encoder,
-  LeakyReLU(0.2) in the decoder (PConv's layout with plain convolutions — the paper's
-  own baseline). Input ``[x·(1-m) + fill·m, ones, m]`` in [-1, 1], the same as gated.
+  LeakyReLU(0.2) in the decoder (PConv's layout with plain convolutions). Two inputs:
+
+  - ``mask_channel=False`` — **PConv's own baseline** (registry name ``unet_paper``): the
+    image alone, holes set to mid-grey (127.5 of 255, i.e. ``fill`` 0.5, 0 in [-1, 1]),
+    no mask channel: the network must tell hole from grey content by itself;
+  - ``mask_channel=True`` (default, registry name ``unet``) — a stronger baseline than the
+    paper's: ``[x·(1-m) + fill·m, ones, m]`` in [-1, 1], the same input as gated, so the
+    network is told where the hole is.
 * ``"partial"``: :class:`~survey_lib.layers.partial.PartialConv2d` in PConv's layout
   (BatchNorm, ReLU / LeakyReLU). Input: the image alone plus its **valid** mask
   ``1 - mask`` — the conversion from the library's 1 = hole happens here, at the
@@ -60,7 +70,7 @@ from survey_lib.losses.reconstruction import hole_l1, valid_l1
 from survey_lib.losses.smoothness import total_variation
 from survey_lib.models.base import Method
 
-__all__ = ["CONV_TYPES", "InpaintUNet", "matched_gated_width", "unet_widths"]
+__all__ = ["CONV_TYPES", "InpaintUNet", "matched_gated_width", "pconv_kernels", "unet_widths"]
 
 CONV_TYPES = ("vanilla", "partial", "gated")
 #: PConv's loss weights for the pixel terms (REFERENCE.md)
@@ -74,16 +84,24 @@ def unet_widths(width: int, depth: int) -> list[int]:
     return [min(width * 2**i, width * 8) for i in range(depth)]
 
 
-def matched_gated_width(channels: int, width: int, depth: int, norm: str = "none") -> int:
+def pconv_kernels(depth: int) -> tuple[int, ...]:
+    """PConv's encoder kernel sizes for ``depth`` levels: 7, 5, 5, then 3 for the rest."""
+    return (7, 5, 5, *([3] * max(0, depth - 3)))[:depth]
+
+
+def matched_gated_width(channels: int, width: int, depth: int, norm: str = "none",
+                        kernels: tuple[int, ...] | None = None) -> int:
     """The gated-U-Net width whose parameter count is closest to a vanilla U-Net at ``width``.
 
     A gated layer holds two convolutions' weights, so the answer is about ``width/√2``;
-    the few widths around it are built and counted (``norm`` is the gated net's).
+    the few widths around it are built and counted (``norm`` is the gated net's,
+    ``kernels`` both nets' encoder kernel sizes, PConv's by default).
     """
-    target = count_parameters(InpaintUNet(channels, width, "vanilla", depth))
+    target = count_parameters(InpaintUNet(channels, width, "vanilla", depth, kernels=kernels))
     guess = max(1, round(width / math.sqrt(2)))
     candidates = range(max(1, guess - 2), guess + 3)
-    counts = {w: count_parameters(InpaintUNet(channels, w, "gated", depth, norm)) for w in candidates}
+    counts = {w: count_parameters(InpaintUNet(channels, w, "gated", depth, norm, kernels=kernels))
+              for w in candidates}
     return min(counts, key=lambda w: (abs(counts[w] - target), w))
 
 
@@ -159,6 +177,11 @@ class InpaintUNet(Method):
         depth: number of stride-2 levels; ``stride = 2**depth``.
         norm: ``"auto"`` (BatchNorm for vanilla/partial as in PConv, none for gated as in
             DeepFill v2), or ``"batch"``, ``"instance"``, ``"none"`` for all three.
+        kernels: encoder kernel sizes, one odd size per level; default PConv's
+            (:func:`pconv_kernels`: 7, 5, 5, 3, ...).
+        mask_channel: for ``conv="vanilla"``: ``True`` feeds ``[x, ones, m]`` (the library's
+            mask-fed baseline, ``unet``); ``False`` feeds the image alone with the hole at
+            mid-grey, as PConv's vanilla baseline (``unet_paper``). Only vanilla may drop it.
         match_params: for ``conv="gated"``, use the width near ``width/√2`` whose parameter
             count is closest to the vanilla U-Net's at ``width`` (:func:`matched_gated_width`).
         valid_weight, hole_weight, tv_weight: loss weights (PConv: 1, 6, 0.1).
@@ -183,6 +206,8 @@ class InpaintUNet(Method):
         depth: int = 4,
         norm: str = "auto",
         match_params: bool = False,
+        kernels: tuple[int, ...] | None = None,
+        mask_channel: bool = True,
         valid_weight: float = PCONV_VALID_WEIGHT,
         hole_weight: float = PCONV_HOLE_WEIGHT,
         tv_weight: float = PCONV_TV_WEIGHT,
@@ -199,14 +224,22 @@ class InpaintUNet(Method):
             raise ValueError(f"depth must be >= 1, got {depth}")
         if width < 1:
             raise ValueError(f"width must be >= 1, got {width}")
+        if not mask_channel and conv != "vanilla":
+            raise ValueError(f"mask_channel=False is only for conv='vanilla' (PConv's baseline); "
+                             f"the {conv} layers need the mask")
+        kernels = pconv_kernels(depth) if kernels is None else tuple(int(k) for k in kernels)
+        if len(kernels) != depth or any(k < 1 or k % 2 == 0 for k in kernels):
+            raise ValueError(f"kernels must hold {depth} odd sizes >= 1 (one per level), got {kernels}")
         self.channels, self.conv_type, self.depth = channels, conv, depth
-        self.name = {"vanilla": "unet", "partial": "pconv", "gated": "gated"}[conv]  # type: ignore[misc]
+        self.kernels, self.mask_channel = kernels, mask_channel
+        self.name = {"vanilla": "unet" if mask_channel else "unet_paper",  # type: ignore[misc]
+                     "partial": "pconv", "gated": "gated"}[conv]
         self.stride = 2**depth  # type: ignore[misc]
         if norm == "auto":
             norm = "none" if conv == "gated" else "batch"
         self.norm = norm
         if match_params and conv == "gated":
-            width = matched_gated_width(channels, width, depth, norm)
+            width = matched_gated_width(channels, width, depth, norm, kernels)
         self.width = width
         self.valid_weight, self.hole_weight, self.tv_weight = valid_weight, hole_weight, tv_weight
         if perceptual_weight < 0 or style_weight < 0:
@@ -214,11 +247,11 @@ class InpaintUNet(Method):
         self.perceptual_weight, self.style_weight, self.feature_net = perceptual_weight, style_weight, feature_net
 
         widths = unet_widths(width, depth)
-        in_ch = channels if conv == "partial" else channels + 2
+        in_ch = channels if (conv == "partial" or not mask_channel) else channels + 2
         self.encoder = nn.ModuleList()
         cin = in_ch
         for i, w in enumerate(widths):
-            self.encoder.append(_Down(conv, cin, w, 5 if i == 0 else 3, "none" if i == 0 else norm))
+            self.encoder.append(_Down(conv, cin, w, kernels[i], "none" if i == 0 else norm))
             cin = w
         self.decoder = nn.ModuleList()
         skips = [in_ch, *widths[:-1]]  # skip channels for decoder levels D-1 .. 0, reversed
@@ -231,9 +264,11 @@ class InpaintUNet(Method):
     # -- inference ---------------------------------------------------------------------
     def _network_input(self, image: torch.Tensor, mask: torch.Tensor,
                        fill: Fill) -> tuple[torch.Tensor, torch.Tensor | None]:
-        if self.conv_type == "partial":
-            hole_value = 0.5 if fill is None else fill
+        if self.conv_type == "partial" or not self.mask_channel:
+            hole_value = 0.5 if fill is None else fill  # 0.5 = PConv's 127.5 of 255
             x = (image * (1 - mask) + hole_value * mask) * 2.0 - 1.0
+            if not self.mask_channel:
+                return x, None  # PConv's vanilla baseline: the image alone, no mask
             return x, 1.0 - mask  # library mask (1 = hole) -> NVIDIA's valid mask (1 = known)
         return deepfill_input(image, mask, symmetric=True, fill=fill), None
 
