@@ -15,8 +15,11 @@ from survey_lib import weights as weight_files
 from survey_lib.data.checks import InputError
 from survey_lib.losses import (
     ADVERSARIAL,
+    EDGECONNECT_EDGE_WEIGHTS,
+    EDGECONNECT_IMAGE_WEIGHTS,
     EDGECONNECT_WEIGHTS,
     LAMA_WEIGHTS,
+    PAPER_WEIGHTS,
     PCONV_WEIGHTS,
     TERMS,
     CompositeLoss,
@@ -157,6 +160,37 @@ def test_discount_weights_exact_distance() -> None:
     for i, j in np.argwhere(hole):
         brute[i, j] = 0.8 ** np.sqrt(((known - [i, j]) ** 2).sum(1)).min()
     assert np.allclose(discount_weights(m, 0.8)[0, 0].numpy(), brute, atol=1e-6)
+
+
+def test_discount_gamma_default_is_the_released_config_and_the_paper_value_selectable() -> None:
+    """DeepFill v1: γ = 0.99 in the paper, 0.9 in the released config; the library says which."""
+    import inspect
+
+    from survey_lib.losses.reconstruction import (
+        DEEPFILL_GAMMA,
+        DEEPFILL_GAMMA_PAPER,
+        DEEPFILL_GAMMA_RELEASED,
+        resolve_gamma,
+    )
+    from survey_lib.models.deepfill_v1 import DeepFillV1
+    from survey_lib.models.transformer_inpainter import TransformerInpainter
+
+    assert (DEEPFILL_GAMMA_PAPER, DEEPFILL_GAMMA_RELEASED, DEEPFILL_GAMMA) == (0.99, 0.9, 0.9)
+    for fn in (spatially_discounted_l1, discount_weights, box_discount_weights, DeepFillV1, TransformerInpainter):
+        assert inspect.signature(fn).parameters["gamma"].default == DEEPFILL_GAMMA
+    mask = torch.zeros(1, 1, 9, 9)
+    mask[..., 1:8, 1:8] = 1  # the centre is 4 pixels from the nearest known pixel
+    assert float(discount_weights(mask)[0, 0, 4, 4]) == pytest.approx(0.9**4)
+    assert float(discount_weights(mask, "paper")[0, 0, 4, 4]) == pytest.approx(0.99**4)
+    assert torch.equal(discount_weights(mask, "paper"), discount_weights(mask, 0.99))
+    assert torch.equal(box_discount_weights(mask, "released"), box_discount_weights(mask, 0.9))
+    pred, target = _rand(1, 3, 9, 9, seed=3), _rand(1, 3, 9, 9, seed=4)
+    assert float(spatially_discounted_l1(pred, target, mask, gamma="paper")) > float(
+        spatially_discounted_l1(pred, target, mask))  # 0.99 discounts less
+    assert resolve_gamma(1) == 1.0
+    for bad in ("Paper", 0.0, 1.5, -0.9):
+        with pytest.raises(InputError, match="gamma"):
+            discount_weights(mask, bad)
 
 
 def test_box_discount_matches_reference_formula() -> None:
@@ -490,8 +524,12 @@ def test_mrf_and_tv_under_autocast() -> None:
 def test_paper_weight_sets() -> None:
     assert PCONV_WEIGHTS == {"valid_l1": 1, "hole_l1": 6, "perceptual": 0.05, "perceptual_comp": 0.05,
                              "style": 120, "style_comp": 120, "tv": 0.1}
-    assert EDGECONNECT_WEIGHTS == {"l1": 1, "feature_matching": 10, "style": 250, "perceptual": 0.1,
-                                   "adversarial": 0.1}
+    # EdgeConnect: two generators, two sets; feature matching belongs to the edge stage only
+    assert EDGECONNECT_EDGE_WEIGHTS == {"adversarial": 1, "feature_matching": 10}
+    assert EDGECONNECT_WEIGHTS == EDGECONNECT_IMAGE_WEIGHTS == {"l1": 1, "adversarial": 0.1, "perceptual": 0.1,
+                                                                "style": 250}
+    assert PAPER_WEIGHTS["edgeconnect"][0] is EDGECONNECT_IMAGE_WEIGHTS
+    assert PAPER_WEIGHTS["edgeconnect_edge"] == (EDGECONNECT_EDGE_WEIGHTS, "nsgan")
     assert LAMA_WEIGHTS["valid_l1"] == 10 and LAMA_WEIGHTS["feature_matching"] == 100
     assert set(PCONV_WEIGHTS) | set(EDGECONNECT_WEIGHTS) | set(LAMA_WEIGHTS) <= set(TERMS)
 

@@ -22,6 +22,8 @@ from survey_lib.losses.adversarial import (
     r1_penalty,
 )
 from survey_lib.losses.composite import (
+    EDGECONNECT_EDGE_WEIGHTS,
+    EDGECONNECT_IMAGE_WEIGHTS,
     EDGECONNECT_WEIGHTS,
     LAMA_R1_WEIGHT,
     LAMA_WEIGHTS,
@@ -55,6 +57,7 @@ __all__ = [
     "l1", "l2", "hole_l1", "valid_l1", "hole_l2", "valid_l2", "spatially_discounted_l1", "pyramid_l1",
     "FEATURE_KINDS", "FeatureNet", "WeightsUnavailable", "feature_network",
     "gram_matrix", "perceptual_loss", "style_loss", "total_variation", "id_mrf", "mrf_loss",
-    "TERMS", "CompositeLoss", "PCONV_WEIGHTS", "EDGECONNECT_WEIGHTS", "LAMA_WEIGHTS", "LAMA_R1_WEIGHT",
+    "TERMS", "CompositeLoss", "PCONV_WEIGHTS", "EDGECONNECT_WEIGHTS", "EDGECONNECT_IMAGE_WEIGHTS",
+    "EDGECONNECT_EDGE_WEIGHTS", "LAMA_WEIGHTS", "LAMA_R1_WEIGHT",
     "PAPER_WEIGHTS",
 ]

@@ -13,8 +13,13 @@ weight from its public training configs):
 * :data:`PCONV_WEIGHTS` — ``L_valid + 6 L_hole + 0.05 L_perceptual + 120 (L_style_out +
   L_style_comp) + 0.1 L_tv`` (PConv's perceptual loss also has an output and a
   composite part: both at 0.05);
-* :data:`EDGECONNECT_WEIGHTS` — L1 1, feature matching 10, style 250, perceptual 0.1,
-  adversarial 0.1 (non-saturating);
+* EdgeConnect (Nazeri et al. 2019) trains **two generators with two weight sets**:
+  :data:`EDGECONNECT_EDGE_WEIGHTS` for the edge generator — adversarial 1, feature
+  matching 10 (feature matching belongs to this stage only) — and
+  :data:`EDGECONNECT_WEIGHTS` (alias :data:`EDGECONNECT_IMAGE_WEIGHTS`) for the image
+  generator, the one that fills the hole — L1 1, adversarial 0.1, perceptual 0.1, style
+  250. Both adversarial terms are non-saturating. These are the paper's values (the
+  repository's ``config.yml`` fallbacks differ);
 * :data:`LAMA_WEIGHTS` — L1 on known pixels 10, adversarial 10 (non-saturating, with an
   R1 penalty γ/2 = 0.001 on the discriminator: :data:`LAMA_R1_WEIGHT`), feature
   matching 100, high-receptive-field perceptual 30 — here ``perceptual`` on whatever
@@ -38,6 +43,8 @@ __all__ = [
     "CompositeLoss",
     "PCONV_WEIGHTS",
     "EDGECONNECT_WEIGHTS",
+    "EDGECONNECT_IMAGE_WEIGHTS",
+    "EDGECONNECT_EDGE_WEIGHTS",
     "LAMA_WEIGHTS",
     "LAMA_R1_WEIGHT",
     "PAPER_WEIGHTS",
@@ -70,9 +77,13 @@ PCONV_WEIGHTS: dict[str, float] = {
     "valid_l1": 1.0, "hole_l1": 6.0, "perceptual": 0.05, "perceptual_comp": 0.05,
     "style": 120.0, "style_comp": 120.0, "tv": 0.1,
 }
-EDGECONNECT_WEIGHTS: dict[str, float] = {
-    "l1": 1.0, "feature_matching": 10.0, "style": 250.0, "perceptual": 0.1, "adversarial": 0.1,
+#: EdgeConnect's image (content) generator: the stage that fills the hole
+EDGECONNECT_IMAGE_WEIGHTS: dict[str, float] = {
+    "l1": 1.0, "adversarial": 0.1, "perceptual": 0.1, "style": 250.0,
 }
+EDGECONNECT_WEIGHTS = EDGECONNECT_IMAGE_WEIGHTS
+#: EdgeConnect's edge generator (its output is an edge map, judged by its own discriminator)
+EDGECONNECT_EDGE_WEIGHTS: dict[str, float] = {"adversarial": 1.0, "feature_matching": 10.0}
 LAMA_WEIGHTS: dict[str, float] = {
     "valid_l1": 10.0, "adversarial": 10.0, "feature_matching": 100.0, "perceptual": 30.0,
 }
@@ -80,7 +91,8 @@ LAMA_R1_WEIGHT = 0.001
 #: paper -> (weights, adversarial kind or None)
 PAPER_WEIGHTS: dict[str, tuple[dict[str, float], str | None]] = {
     "pconv": (PCONV_WEIGHTS, None),
-    "edgeconnect": (EDGECONNECT_WEIGHTS, "nsgan"),
+    "edgeconnect": (EDGECONNECT_IMAGE_WEIGHTS, "nsgan"),
+    "edgeconnect_edge": (EDGECONNECT_EDGE_WEIGHTS, "nsgan"),
     "lama": (LAMA_WEIGHTS, "nsgan"),
 }
 

@@ -2,28 +2,42 @@
 
 Where DeepFill v1 (:mod:`survey_lib.models.deepfill_v1`) adds one attention layer to a
 CNN, the inpainting transformers -- ICT (Wan et al., ICCV 2021) and MAT (Li et al.,
-CVPR 2022) -- build the core of the network out of attention: the image is cut into
-patch tokens and every block lets every token look at every other. This is a small
-model in their spirit, not a reproduction of either:
+CVPR 2022) -- build the core of the network out of attention, each in its own way:
+
+* **ICT** is a bidirectional (BERT-like) transformer over *pixel* tokens of a
+  downsampled image whose colours are quantised to a small palette (k-means, 512
+  colours); it predicts the masked tokens, sampling several low-resolution appearance
+  priors, and a separate CNN upsampler then restores full-resolution texture guided by
+  each prior;
+* **MAT** is a mask-aware transformer for large holes: attention runs within *shifted
+  windows* and only over *valid* tokens, the validity mask being updated from block to
+  block (as partial convolution updates its mask); a style manipulation module gives
+  diverse outputs.
+
+Neither lets all tokens of the image see each other. This module is a small model in
+their spirit, not a reproduction of either -- and it differs from both on exactly that
+point, for simplicity at 32-64 px (a few hundred tokens):
 
 * a convolutional **stem** reads ``[image with hole blanked, mask]`` at full resolution
   (its features are also kept as a skip connection, so known detail is not lost);
 * a stride-``patch`` convolution turns ``patch x patch`` cells into **tokens** (patch 4 at
   32-64 px: 64-256 tokens), plus a learned positional embedding resized to the grid;
-* ``depth`` pre-norm **transformer blocks** with MAT-style *mask-aware attention*: tokens
-  that lie entirely in the hole are never used as keys (they hold no information), and
-  the key mask is updated after each block as in MAT (with global attention, as here,
-  every token is valid after the first block -- see :mod:`survey_lib.layers.transformer`);
+* ``depth`` pre-norm **transformer blocks** with **global** attention (every token may
+  attend to every valid token -- MAT restricts this to shifted windows) and MAT's
+  *mask-aware* rule: tokens that lie entirely in the hole are never used as keys (they
+  hold no information), and the key mask is updated after each block as in MAT (with
+  global attention every token is valid after the first block; in MAT's windows validity
+  spreads a window at a time -- see :mod:`survey_lib.layers.transformer`);
 * a convolutional **head**: tokens back to a map, pixel-shuffle upsampling by ``patch``,
   concatenation with the stem's features, two convolutions and a **sigmoid**.
 
-ICT instead predicts a low-resolution image as discrete tokens with a bidirectional
-transformer and upsamples it with a CNN (and samples several completions); MAT uses
-windowed attention at several scales and a style-modulated decoder for large holes.
+Unlike ICT, tokens here are continuous patch features (no palette, no token
+prediction, one deterministic completion); unlike MAT, there are no windows, one scale
+and no style module.
 
-Loss: the same as DeepFill v1's per stage (spatially discounted L1 on the hole + 1.2 x
-L1 on the known pixels, region-averaged), so the notebook compares architectures, not
-losses.
+Loss: the same as DeepFill v1's per stage (spatially discounted L1 on the hole, γ = 0.9
+as DeepFill's released config, + 1.2 x L1 on the known pixels, region-averaged), so the
+notebook compares architectures, not losses.
 """
 
 from __future__ import annotations
@@ -39,7 +53,7 @@ from survey_lib.layers.transformer import (
     token_key_mask,
     update_key_mask,
 )
-from survey_lib.losses.reconstruction import spatially_discounted_l1, valid_l1
+from survey_lib.losses.reconstruction import DEEPFILL_GAMMA, spatially_discounted_l1, valid_l1
 from survey_lib.models.base import Method
 
 #: weight of the known-pixel L1 (the same as DeepFill v1's, for a fair comparison)
@@ -77,7 +91,7 @@ class TransformerInpainter(Method):
         pos_grid: int = 16,
         dropout: float = 0.0,
         valid_weight: float = VALID_WEIGHT,
-        gamma: float = 0.9,
+        gamma: float = DEEPFILL_GAMMA,
     ) -> None:
         super().__init__()
         if channels not in (1, 3):
