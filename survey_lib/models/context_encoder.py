@@ -7,6 +7,13 @@ keeping the parameter count at ``m·n⁴`` instead of the ``m²·n⁴`` of a ful
 fully-connected layer (m maps of n×n); a stride-1 1×1 convolution then mixes channels;
 a decoder of up-convolutions paints the whole image back.
 
+Which bottleneck: the channel-wise fully connected layer is the one the paper describes
+with its AlexNet-style encoder (pool5, 6×6×256 maps). The authors' released 128×128
+model uses a plain **4000-d fully connected bottleneck** instead (a 4×4 convolution to
+4000 channels). This library builds the **paper's channel-wise layer**, on a small
+strided-convolution encoder sized to the preset (not AlexNet); the 4000-d variant is not
+built here.
+
 Loss, as in the paper: ``(1 - λ)·L_rec + λ·L_adv`` with λ = 0.001 (0.999 / 0.001,
 REFERENCE.md); ``adversarial_weight=0`` gives the L2-only model, whose blurry fills are
 the paper's motivation for the adversarial term. ``L_rec`` is a masked L2:

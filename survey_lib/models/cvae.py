@@ -3,13 +3,18 @@
 A masked glyph "E" with its bottom-right stroke missing might be an E or an F: one input,
 several right answers. A deterministic network trained with L1 answers with their blurry
 average. A conditional VAE (Sohn et al., NeurIPS 2015) instead learns a latent ``z`` that
-says *which* completion, and samples it at test time. PICNet (Zheng et al., CVPR 2019)
-made this the pluralistic-inpainting recipe; this module is the small two-path version:
+says *which* completion, and samples it at test time. This module is such a **conditional
+VAE** (Sohn et al.) — not PICNet (Zheng et al., CVPR 2019). PICNet's two paths share one
+generator, its reconstructive path encodes *only the hole*, both paths are decoded, the
+generative path gets no pixel loss against the hidden truth in the hole (only an
+adversarial loss and a KL to the prior), and it adds a short+long term attention layer; a
+plain CVAE trained with L1, as here, has none of that. What is borrowed from PICNet is
+named below (the learned prior, the anchored KL):
 
 * **posterior** ``q(z | image, mask)`` — an encoder that sees the *full* image (training
   only: it knows what is in the hole);
 * **prior** ``p(z | visible)`` — an encoder of the blanked image and mask, the only thing
-  available at test time (``prior="learned"``, PICNet's generative path), or a fixed
+  available at test time (``prior="learned"``, in the role of PICNet's generative path), or a fixed
   N(0, I) (``prior="standard"``, the plain CVAE/VAE choice);
 * **decoder** ``(z, visible, mask) -> image`` — a U-Net over the visible image whose
   bottleneck also receives ``z``.
@@ -29,7 +34,8 @@ as the L1 terms.
 
 With a *learned* prior the plain KL(q || p) has a flat direction: scaling the latent of
 both q and p (and undoing it in the decoder) leaves it unchanged, so the latent can drift
-to huge values and saturate the decoder. PICNet anchors it, and so do we (REFERENCE.md):
+to huge values and saturate the decoder. PICNet anchors it, and this CVAE borrows that
+anchor (REFERENCE.md):
 
 * ``kl_posterior`` = β·KL(q || N(0, I)) — the VAE term, it fixes the latent's scale;
 * ``kl_prior`` = β·KL(sg[q] || p), q detached (``sg``) — trains the prior to cover the

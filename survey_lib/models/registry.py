@@ -83,7 +83,8 @@ register(MethodInfo("coarse_to_fine", "survey_lib.models.deepfill_v1:DeepFillV1"
                     budget={"cpu": {"width": 8, "steps": 330}}))
 register(MethodInfo("transformer", "survey_lib.models.transformer_inpainter:TransformerInpainter",
                     "2.3 Attention-based (transformers)",
-                    "Wan et al., ICCV 2021 (ICT); Li et al., CVPR 2022 (MAT) -- a compact variant",
+                    "Wan et al., ICCV 2021 (ICT); Li et al., CVPR 2022 (MAT) -- a compact model in their "
+                    "spirit, not either: global attention over patch tokens, MAT's valid-token key mask",
                     notebook="02_3_attention.ipynb",
                     summary="conv stem, patch tokens, mask-aware transformer blocks, conv head",
                     budget={"cpu": {"width": 16, "steps": 320}}))
@@ -116,9 +117,11 @@ register(MethodInfo("lama", "survey_lib.models.lama:LaMa", "2.4 Convolutions-awa
 register(MethodInfo("context_encoder", "survey_lib.models.context_encoder:ContextEncoder",
                     "3 Autoencoder", "Pathak et al., CVPR 2016 (Context Encoders)",
                     notebook="03_1_autoencoder.ipynb",
-                    summary="encoder + channel-wise FC + decoder; 0.999 L2 + 0.001 adversarial"))
+                    summary="encoder + channel-wise FC (the paper's AlexNet-encoder bottleneck; the released "
+                            "128 px model uses a 4000-d FC instead) + decoder; 0.999 L2 + 0.001 adversarial"))
 register(MethodInfo("cvae", "survey_lib.models.cvae:ConditionalVAE", "3 VAE",
-                    "Sohn et al., NeurIPS 2015 (CVAE); Zheng et al., CVPR 2019 (PICNet)",
+                    "Sohn et al., NeurIPS 2015 (CVAE) -- a conditional VAE, not PICNet (Zheng et al., CVPR 2019), "
+                    "whose learned prior and anchored KL it borrows",
                     notebook="03_2_vae.ipynb",
                     summary="conditional VAE: posterior on the full image, learned prior on the visible part",
                     budget={"cpu": {"width": 16}}))
