@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed-stamp
 TEST_ENV := SURVEY_PRESET=smoke MPLBACKEND=Agg OMP_NUM_THREADS=1 PYTHONHASHSEED=0 PYDEVD_DISABLE_FILE_VALIDATION=1
 JOBS ?= 2
 
-.PHONY: lab e2e test unit notebooks lint bench book venv clean strip
+.PHONY: lab e2e test unit notebooks lint bench book venv clean strip checkpoints
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -50,6 +50,11 @@ notebooks: $(STAMP)
 
 bench: $(STAMP)
 	OMP_NUM_THREADS=1 $(BIN)/python -m benchmarks
+
+# Train the shipped checkpoints into checkpoints/ (resumable: run again to continue).
+# `make checkpoints PRESET=gpu` on a GPU; `METHODS="pconv gated"` for some of them.
+checkpoints: $(STAMP)
+	$(BIN)/python -m survey_lib pretrain $(if $(METHODS),--methods $(METHODS)) $(if $(PRESET),--preset $(PRESET))
 
 # Execute every notebook at the current preset into build/book (outputs kept there, not in git).
 book: $(STAMP)

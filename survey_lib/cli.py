@@ -1,4 +1,4 @@
-"""Command line: ``python -m survey_lib list | train | eval | inpaint``.
+"""Command line: ``python -m survey_lib list | train | eval | inpaint | pretrain``.
 
 * ``list`` — the registered methods and their survey sections.
 * ``train --method M --data D [--preset P] [--masks K] [--steps N] [--out DIR] [--resume]``
@@ -8,6 +8,9 @@
   per-hole-ratio table of a trained checkpoint or of a classical method.
 * ``inpaint IMAGE --mask MASK.png --method M [--checkpoint C] --out OUT.png`` — fill
   one image of any size.
+* ``pretrain [--methods M ...] [--preset P] [--fresh] [--steps N] [--max-minutes T]`` —
+  train the shipped checkpoints (:mod:`survey_lib.pretrain`): resumable, exported as
+  float16 safetensors into ``checkpoints/`` and recorded in its ``manifest.json``.
 
 Images of any size (``inpaint``): a learned model runs at the size it was trained on,
 by **resize-and-paste** (:func:`inpaint_resized`): the blanked image is shrunk (or
@@ -269,6 +272,35 @@ def cmd_inpaint(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_pretrain(args: argparse.Namespace) -> int:
+    from survey_lib.pretrain import PRETRAIN, pretrain, pretrain_one
+
+    names = list(args.methods) if args.methods else list(PRETRAIN)
+    unknown = [m for m in names if m not in PRETRAIN]
+    if unknown:
+        raise CliError(f"--methods: no pretraining entry for {', '.join(unknown)}; choose from {', '.join(PRETRAIN)}")
+    if args.steps is not None and len(names) != 1:
+        raise CliError("--steps overrides one method's step count: give exactly one --methods name with it")
+    if args.max_minutes is not None and not (0 < args.max_minutes < float("inf")):
+        raise CliError(f"--max-minutes must be a positive number of minutes, got {args.max_minutes}")
+    p = _preset(args.preset)
+    threads = os.environ.get("OMP_NUM_THREADS")
+    command = (f"OMP_NUM_THREADS={threads} " if threads else "") + \
+        f"python -m survey_lib pretrain --methods {' '.join(names)} --preset {p.name}" + \
+        (f" --steps {args.steps}" if args.steps is not None else "")
+    if args.steps is not None:
+        results = [pretrain_one(names[0], p, fresh=args.fresh, max_minutes=args.max_minutes, command=command,
+                                live=not args.quiet, steps=args.steps)]
+        say(str(results[0]))
+    else:
+        results = pretrain(names, p, fresh=args.fresh, max_minutes=args.max_minutes, command=command,
+                           live=not args.quiet)
+    done = sum(r.done for r in results)
+    say(f"pretrained {done} of {len(names)} method(s)" + ("" if done == len(names) else
+        "; run the same command again to continue (training resumes where it stopped)"))
+    return 0
+
+
 # --- parser --------------------------------------------------------------------------------------
 
 def _positive_int(text: str) -> int:
@@ -326,6 +358,16 @@ def build_parser() -> argparse.ArgumentParser:
     p_inp.add_argument("--checkpoint", default=None, help="trained weights (learned methods)")
     p_inp.add_argument("--out", required=True)
     p_inp.set_defaults(func=cmd_inpaint)
+
+    p_pre = sub.add_parser("pretrain", help="train the shipped checkpoints into checkpoints/ (resumable)")
+    p_pre.add_argument("--methods", nargs="+", default=None, help="registry names (default: every learned method)")
+    p_pre.add_argument("--preset", default=None, help="smoke, cpu or gpu (default: $SURVEY_PRESET)")
+    p_pre.add_argument("--fresh", action="store_true", help="discard an earlier run instead of resuming it")
+    p_pre.add_argument("--steps", type=_positive_int, default=None, help="one method only: override its step count")
+    p_pre.add_argument("--max-minutes", type=float, default=None,
+                       help="end this sitting after about this long (at a checkpoint); run again to continue")
+    p_pre.add_argument("--quiet", action="store_true", help="no progress bar")
+    p_pre.set_defaults(func=cmd_pretrain)
     return parser
 
 
