@@ -1,9 +1,13 @@
 """A transformer block over patch tokens, with mask-aware attention (survey §2.3, transformers).
 
 Contextual attention (DeepFill v1) compares hand-made patch features once, at one layer.
-Transformers for inpainting make attention *the* building block: the image is cut into
-patch tokens and every layer lets every token gather information from every other one,
-so a token in the middle of a big hole can draw on the whole image from the first layer.
+Transformers for inpainting make attention *the* building block. The published ones
+restrict who sees whom: ICT (Wan et al., ICCV 2021) runs a transformer over *pixel*
+tokens of a downsampled, palette-quantised image and hands its coarse result to a CNN
+upsampler; MAT (Li et al., CVPR 2022) attends within shifted windows, over valid tokens
+only. This block is the simplest member of the family, *global* attention over patch
+tokens: every layer lets every token gather information from every other one, so a token
+in the middle of a big hole can draw on the whole image from the first layer.
 
 Two ideas from the inpainting transformers are built in:
 
