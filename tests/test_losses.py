@@ -4,7 +4,6 @@ adversarial pairs on known logits, penalties, feature networks and the composite
 from __future__ import annotations
 
 import math
-import os
 
 import numpy as np
 import pytest
@@ -48,20 +47,13 @@ from survey_lib.losses.feature_nets import RandomFeatures, clear_feature_cache, 
 from survey_lib.losses.mrf import contextual_similarity
 from survey_lib.losses.perceptual import perceptual_from_features, style_from_features
 from survey_lib.losses.reconstruction import box_discount_weights, discount_weights
+from tests.weights_needed import require_installed
 
 
 def _rand(*shape: int, seed: int = 0) -> torch.Tensor:
     return torch.rand(*shape, generator=torch.Generator().manual_seed(seed))
 
 
-def require_installed(name: str) -> None:
-    """Skip (locally) or fail (CI=true, where `make test` must have installed them)."""
-    if weight_files.installed(name):
-        return
-    msg = f"weights {name!r} not installed: run `python -m survey_lib.tools.install_weights`"
-    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-        pytest.fail(msg)
-    pytest.skip(msg)
 
 
 def _small_case() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

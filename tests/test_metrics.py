@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
 import warnings
 
 import numpy as np
@@ -35,16 +34,7 @@ from survey_lib.metrics import (
     ssim,
     ssim_map,
 )
-
-
-def require_installed(name: str) -> None:
-    """Skip (locally) or fail (CI=true, where `make test` must have installed them)."""
-    if weight_files.installed(name):
-        return
-    msg = f"weights {name!r} not installed: run `python -m survey_lib.tools.install_weights`"
-    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-        pytest.fail(msg)
-    pytest.skip(msg)
+from tests.weights_needed import require_installed
 
 
 def _no_weights(tmp_path, monkeypatch) -> None:

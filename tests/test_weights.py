@@ -17,16 +17,7 @@ import torch
 from survey_lib import weights as W
 from survey_lib.metrics import WeightsCorrupt, WeightsUnavailable, clear_model_cache, lpips_distance
 from survey_lib.tools import install_weights as I
-
-
-def require_installed(name: str) -> None:
-    """Skip (locally) or fail (CI=true, where `make test` must have installed them)."""
-    if W.installed(name):
-        return
-    msg = f"weights {name!r} not installed: run `python -m survey_lib.tools.install_weights`"
-    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-        pytest.fail(msg)
-    pytest.skip(msg)
+from tests.weights_needed import require_installed
 
 
 class _Planted:
