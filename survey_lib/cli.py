@@ -314,6 +314,13 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _sources() -> list[str]:
+    """The data sources ``--data`` accepts (the library's registry, so the help never goes stale)."""
+    from survey_lib.data.dataset import SOURCES
+
+    return list(SOURCES)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m survey_lib", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -323,7 +330,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_list.set_defaults(func=cmd_list)
 
     def data_args(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--data", required=True, help="built-in source: glyphs, shapes, photos, textures, faces, folder")
+        p.add_argument("--data", required=True, help="built-in source: " + ", ".join(_sources()))
         p.add_argument("--masks", default="brush", help="mask generator (center, boxes, brush, lama_thin, ...)")
         p.add_argument("--root", default=None, help="image directory for --data folder")
         p.add_argument("--preset", default=None, help="smoke, cpu or gpu (default: $SURVEY_PRESET)")

@@ -145,3 +145,27 @@ def test_checks_do_not_warn_on_tensors_that_require_grad() -> None:
         warnings.simplefilter("error")
         check_image(x)
         assert torch.isfinite(psnr(x, x.detach().clamp(0, 1) * 0.5)).all()
+
+
+@pytest.mark.parametrize("n", [True, 0, -1, 2.0])
+def test_cvae_sample_refuses_a_count_that_is_not_a_positive_int(n):
+    from survey_lib.models.registry import build
+
+    model = build("cvae", channels=1, preset="smoke").eval()
+    image = torch.rand(1, 1, 32, 32)
+    mask = torch.zeros(1, 1, 32, 32)
+    mask[..., 8:24, 8:24] = 1
+    with pytest.raises(InputError, match="n must be an int >= 1"):
+        model.sample(image, mask, n=n)
+
+
+def test_cli_data_help_lists_every_source():
+    import subprocess
+    import sys
+
+    from survey_lib.data.dataset import SOURCES
+
+    out = subprocess.run([sys.executable, "-m", "survey_lib", "train", "--help"], capture_output=True,
+                         text=True, check=True).stdout
+    flat = " ".join(out.split())
+    assert all(name in flat for name in SOURCES) and "emoji" in flat

@@ -55,7 +55,7 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from survey_lib.data.checks import InputError
+from survey_lib.data.checks import check_count
 from survey_lib.models.base import Method
 
 PRIORS = ("learned", "standard")
@@ -215,8 +215,7 @@ class ConditionalVAE(Method):
     ) -> torch.Tensor:
         """``n`` completions with z ~ p(z | visible): shape (n, B, C, H, W), in [0, 1]."""
         image, mask = self.check_inputs(image, mask)
-        if not isinstance(n, int) or n < 1:
-            raise InputError(f"n must be a positive int, got {n!r}")
+        n = check_count(n, "n")
         feats = self._visible(image, mask)
         if not self.stochastic:
             return self.decoder(feats, None).unsqueeze(0).expand(n, *image.shape).clone()
