@@ -210,7 +210,7 @@ def test_cvae_samples_differ_with_z_and_have_the_right_shape():
     torch.testing.assert_close(samples, again)  # same seed, same samples
     z1 = torch.zeros(2, 4, SIZE // 8, SIZE // 8)
     assert not torch.allclose(model.decode(image, mask, z1), model.decode(image, mask, z1 + 2.0))
-    with pytest.raises(InputError, match="positive int"):
+    with pytest.raises(InputError, match="n must be an int >= 1"):
         model.sample(image, mask, n=0)
 
 
