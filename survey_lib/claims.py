@@ -673,13 +673,20 @@ def _margin(margin: object, name: str = "margin", nonnegative: bool = True) -> f
     return float(margin)
 
 
+def _paired_improvement(base: object, other: object, names: tuple[str, str], metric: str, common: _Common,
+                        keep: np.ndarray | None, what: str) -> tuple[Interval, int, str]:
+    """The interval of ``other``'s improvement over ``base`` on the same images, the number of
+    images dropped (NaN), and the measure's label — the part every two-run claim shares."""
+    b, o = _runs(base, metric, names[0]), _runs(other, metric, names[1])
+    _pair(b, o, names)
+    iv, dropped, _ = _improvement(b, o, metric, common, keep)
+    sign = "gain" if higher_is_better(metric) else "reduction"
+    return iv, dropped, f"{metric} {sign} ({names[1]} vs {names[0]}{what})"
+
+
 def _superiority(claim: int, control: object, treatment: object, names: tuple[str, str], metric: str,
                  margin: float, common: _Common, keep: np.ndarray | None = None, what: str = "") -> Verdict:
-    c, t = _runs(control, metric, names[0]), _runs(treatment, metric, names[1])
-    _pair(c, t, names)
-    iv, dropped, _ = _improvement(c, t, metric, common, keep)
-    sign = "gain" if higher_is_better(metric) else "reduction"
-    measure = f"{metric} {sign} ({names[1]} vs {names[0]}{what})"
+    iv, dropped, measure = _paired_improvement(control, treatment, names, metric, common, keep, what)
     reason = (f"{names[1]} {'better' if iv.effect > 0 else 'worse'} than {names[0]} by "
               f"{abs(iv.effect):.3g}{_unit(metric)} {metric} on average; HELD needs the whole interval "
               f"above {margin:+g}")
@@ -690,11 +697,7 @@ def _noninferiority(claim: int, reference: object, candidate: object, names: tup
                     margin: float | None, common: _Common, keep: np.ndarray | None = None,
                     what: str = "") -> Verdict:
     delta = noninferiority_margin(metric) if margin is None else _margin(margin, "margin")
-    r, c = _runs(reference, metric, names[0]), _runs(candidate, metric, names[1])
-    _pair(r, c, names)
-    iv, dropped, _ = _improvement(r, c, metric, common, keep)
-    sign = "gain" if higher_is_better(metric) else "reduction"
-    measure = f"{metric} {sign} ({names[1]} vs {names[0]}{what})"
+    iv, dropped, measure = _paired_improvement(reference, candidate, names, metric, common, keep, what)
     reason = (f"non-inferiority, δ = {delta:g}{_unit(metric)} {metric}: HELD if {names[1]} is provably no "
               f"worse than {names[0]} by more than δ (interval above −δ)")
     return _verdict(claim, measure, iv, -delta, reason, common, dropped, delta=delta)
