@@ -12,6 +12,7 @@ Run with ``make e2e``; screenshots land in build/e2e/.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 
@@ -26,6 +27,23 @@ def _code_cell(page, marker: str):
     cell = page.locator(f"{PANEL} .jp-CodeCell").filter(has=page.locator(".jp-InputArea", has_text=marker))
     assert cell.count() == 1, f"{cell.count()} code cells contain {marker!r}"
     return cell
+
+
+@contextlib.contextmanager
+def _notebook_ran(browser, lab, stem: str):
+    """A page with notebook ``stem`` open and every cell run, and a client of its kernel;
+    both closed afterwards."""
+    page = browser.new_page()
+    client = None
+    try:
+        _open(page, lab, f"{stem}.ipynb")
+        _run_all(page, stem)
+        client = lab.kernel_client(f"{stem}.ipynb")
+        yield page, client
+    finally:
+        if client is not None:
+            client.stop_channels()
+        page.close()
 
 
 def _open(page, lab, name: str) -> None:
@@ -64,11 +82,7 @@ def _blob_images(cell) -> list[str]:
 
 
 def test_tour_paint_with_the_mouse_then_inpaint(lab, browser, shots, kernel_eval):
-    page = browser.new_page()
-    _open(page, lab, "00_tour.ipynb")
-    _run_all(page, "00_tour")
-    client = lab.kernel_client("00_tour.ipynb")
-    try:
+    with _notebook_ran(browser, lab, "00_tour") as (page, client):
         side = kernel_eval(client, "painter.width")
         before = kernel_eval(client, "[len(painter.strokes), int(painter.mask.sum())]")
         cell = _code_cell(page, "picker.widget")
@@ -111,17 +125,10 @@ def test_tour_paint_with_the_mouse_then_inpaint(lab, browser, shots, kernel_eval
         cell.screenshot(path=str(shots / "00_picker_after.png"))
         for marker in ("viz.plot_taxonomy()",):
             _code_cell(page, marker).screenshot(path=str(shots / "00_taxonomy.png"))
-    finally:
-        client.stop_channels()
-        page.close()
 
 
 def test_losses_slider_and_train_button_live_plot(lab, browser, shots, kernel_eval):
-    page = browser.new_page()
-    _open(page, lab, "04_losses.ipynb")
-    _run_all(page, "04_losses")
-    client = lab.kernel_client("04_losses.ipynb")
-    try:
+    with _notebook_ran(browser, lab, "04_losses") as (page, client):
         cell = _code_cell(page, "controls.widget")
         cell.scroll_into_view_if_needed()
         rows_before = kernel_eval(client, "len(board.runs)")
@@ -170,6 +177,3 @@ def test_losses_slider_and_train_button_live_plot(lab, browser, shots, kernel_ev
             target = _code_cell(page, marker).locator(".jp-OutputArea")
             target.scroll_into_view_if_needed()
             target.screenshot(path=str(shots / f"{name}.png"))
-    finally:
-        client.stop_channels()
-        page.close()
