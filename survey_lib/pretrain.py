@@ -312,7 +312,9 @@ def export(method: nn.Module, directory: str | Path, extra_meta: dict[str, Any] 
     out.mkdir(parents=True, exist_ok=True)
     tensors, dtype = _compact(ckpt_io.model_tensors(method))
     tmp = out / f".tmp-{WEIGHTS}-{os.getpid()}"
-    save_file(tensors, str(tmp), metadata={"format": "survey_lib-pretrained", "dtype": dtype})
+    # one metadata key: safetensors writes its metadata map in a per-process random order, so
+    # two keys would give the same weights different file bytes (and a different sha256)
+    save_file(tensors, str(tmp), metadata={"format": f"survey_lib-pretrained/{dtype}"})
     os.replace(tmp, out / WEIGHTS)
     meta = {"format": MANIFEST_FORMAT, "library": "survey_lib", "kind": "pretrained",
             "method": {"name": config["name"], "registry_name": config["registry_name"], "init": config["init"]},

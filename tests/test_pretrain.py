@@ -226,3 +226,13 @@ def test_cli_pretrain_records_its_command(tmp_path: Path, monkeypatch: pytest.Mo
     entry = read_manifest(tmp_path / "ck")["checkpoints"]["pconv"]
     assert entry["command"] == "OMP_NUM_THREADS=1 python -m survey_lib pretrain --methods pconv --preset smoke --steps 4"
     assert entry["steps"] == 4
+
+
+def test_exporting_the_same_weights_gives_the_same_file_bytes(tmp_path: Path) -> None:
+    """The manifest's sha256 must be reproducible: safetensors writes metadata maps in a random
+    order per process, so the export keeps a single metadata key (two keys made this flaky)."""
+    from survey_lib.models.registry import build
+
+    model = build("pconv", channels=3, preset="smoke")
+    digests = {export(model, tmp_path / f"e{i}")["sha256"] for i in range(8)}
+    assert len(digests) == 1
