@@ -21,6 +21,9 @@ import numpy as np
 import torch
 
 PRESET_ENV = "SURVEY_PRESET"
+#: ``SURVEY_FROM_SCRATCH=1``: train every model of a chapter at full budget instead of loading
+#: the shipped checkpoints (the ``gpu`` preset does so anyway)
+FROM_SCRATCH_ENV = "SURVEY_FROM_SCRATCH"
 PRESET_NAMES = ("smoke", "cpu", "gpu")
 
 
@@ -43,6 +46,10 @@ class Preset:
     num_workers: int  # DataLoader worker processes
     precision: str  # "auto" | "fp32" | "bf16" | "fp16": see resolve_precision
     channels_last: bool  # NHWC memory layout in training (1.0-1.45x faster per step on a 2-core CPU)
+    # compare the project's shipped checkpoints (checkpoints/) instead of the live-trained
+    # models; a chapter then trains live only briefly, to show the loss fall
+    shipped: bool = False
+    live_fraction: float = 1.0  # share of a method's step budget a chapter trains live when ``shipped``
 
     def with_overrides(self, **changes: object) -> Preset:
         """A copy with some fields changed (e.g. ``steps=50`` for a quick experiment)."""
@@ -60,11 +67,13 @@ PRESETS: dict[str, Preset] = {
         name="smoke", image_size=32, glyph_size=32, batch_size=8, steps=8, width=8,
         train_images=64, eval_images=16, eval_every=4, plot_every_s=1.0,
         diffusion_steps=20, sample_steps=10, num_workers=0, precision="fp32", channels_last=False,
+        shipped=True, live_fraction=1.0,
     ),
     "cpu": Preset(
         name="cpu", image_size=64, glyph_size=32, batch_size=32, steps=600, width=32,
         train_images=20_000, eval_images=128, eval_every=200, plot_every_s=3.0,
         diffusion_steps=200, sample_steps=25, num_workers=0, precision="auto", channels_last=True,
+        shipped=True, live_fraction=0.25,
     ),
     "gpu": Preset(
         name="gpu", image_size=128, glyph_size=32, batch_size=64, steps=20_000, width=64,
@@ -86,6 +95,11 @@ def _preset_from_env() -> Preset:
         raise ValueError(
             f"{PRESET_ENV}={name!r} is not a preset; choose one of {', '.join(PRESET_NAMES)}"
         )
+    scratch = os.environ.get(FROM_SCRATCH_ENV, "").strip().lower()
+    if scratch not in ("", "0", "1", "false", "true", "no", "yes"):
+        raise ValueError(f"{FROM_SCRATCH_ENV}={scratch!r}: expected 1 (train everything) or 0")
+    if scratch in ("1", "true", "yes"):
+        return PRESETS[name].with_overrides(shipped=False, live_fraction=1.0)
     return PRESETS[name]
 
 

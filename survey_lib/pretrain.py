@@ -457,6 +457,57 @@ def load_pretrained(name: str, root: str | Path | None = None, device: str | tor
     return _build_from(meta, weights, str(base / name / META)).to(device)
 
 
+def comparison_set(name: str, preset: Preset | str | None = None,
+                   root: str | Path | None = None) -> tuple[torch.Tensor, torch.Tensor, dict[str, Any]]:
+    """(images, masks, spec) on which a chapter compares method ``name`` with the others.
+
+    At a preset that uses the shipped checkpoints (``preset.shipped``: ``smoke``, ``cpu``)
+    it is the checkpoint's *recorded* evaluation set (its data, image size and masks, as
+    in the manifest) with ``EVAL_PER_MASK[preset]`` images per mask family, so the shipped
+    model meets the images it was trained for; otherwise (``gpu``) the chapter's set at the
+    preset's size (:func:`eval_spec`). Seeded: every method in a chapter sees the same set.
+    """
+    p = preset if isinstance(preset, Preset) else get_preset(preset)
+    spec = PRETRAIN[_check_methods([name])[0]]
+    if p.shipped:
+        entry = read_manifest(_root(root, CHECKPOINTS_DIR, "SURVEY_CHECKPOINTS_DIR"))["checkpoints"].get(name)
+        es = dict(entry["evaluation"]["set"]) if entry else eval_spec(spec, get_preset("cpu"))
+        es["per_mask"] = EVAL_PER_MASK.get(p.name, es["per_mask"])
+        es["n"] = es["per_mask"] * len(es["masks"])
+    else:
+        es = eval_spec(spec, p)
+    images, masks = evaluation_set(es)
+    return images, masks, es
+
+
+def compared_model(name: str, preset: Preset | str | None = None, live: nn.Module | None = None,
+                   root: str | Path | None = None) -> tuple[nn.Module, str]:
+    """The model a chapter's tables, claims and widgets use for ``name``, and a label saying which.
+
+    With ``preset.shipped`` (``smoke``, ``cpu``) it is the shipped checkpoint
+    (:func:`load_pretrained`, hash checked), labelled with its steps and training time —
+    "the same network after N minutes of training"; otherwise (``gpu``,
+    ``SURVEY_FROM_SCRATCH=1``) it is ``live``, the model the chapter has just trained. A
+    missing checkpoint raises :class:`CheckpointMissing` saying how to make it (or to set
+    ``SURVEY_FROM_SCRATCH=1`` and train it in the chapter).
+    """
+    p = preset if isinstance(preset, Preset) else get_preset(preset)
+    if not p.shipped:
+        if live is None:
+            raise InputError(f"live must be the model trained in the chapter for {name!r} at preset "
+                             f"{p.name!r} (no shipped checkpoint is used there), got None")
+        return live.eval(), f"{name} (trained here, {p.name} preset)"
+    base = _root(root, CHECKPOINTS_DIR, "SURVEY_CHECKPOINTS_DIR")
+    try:
+        model = load_pretrained(name, base)
+    except CheckpointMissing as err:
+        raise CheckpointMissing(f"{err}; or run the chapter with SURVEY_FROM_SCRATCH=1 to train every model "
+                                f"in it instead") from None
+    entry = read_manifest(base)["checkpoints"][name]
+    minutes = entry.get("wall_seconds", 0.0) / 60.0
+    return model, f"{name} (shipped: {entry['steps']} steps, {minutes:.0f} min on {entry['machine']['cpu']})"
+
+
 def check_shipped(name: str, root: str | Path | None = None, seed: int = 0) -> tuple[dict[str, Any], Any]:
     """Load ``name``'s shipped checkpoint (hash checked) and re-evaluate it on its recorded
     evaluation set; return (manifest entry, fresh EvalTable) for comparison."""

@@ -189,6 +189,18 @@ def preset_for(name: str, preset: Preset | str | None = None) -> Preset:
     return p.with_overrides(**changes) if changes else p
 
 
+def live_preset(name: str, preset: Preset | str | None = None) -> Preset:
+    """:func:`preset_for`, shortened for a chapter's *live* run when the preset compares the
+    shipped checkpoints (``preset.shipped``): ``steps × preset.live_fraction`` (at least 1),
+    so the reader watches the loss fall for a minute and then meets the same network
+    trained longer. Without shipped checkpoints (``gpu``, ``SURVEY_FROM_SCRATCH=1``) it is
+    the full budget."""
+    p = preset_for(name, preset)
+    if not p.shipped or p.live_fraction >= 1.0:
+        return p
+    return p.with_overrides(steps=max(1, round(p.steps * p.live_fraction)))
+
+
 def list_methods(kind: str | None = None) -> list[MethodInfo]:
     """Registered methods in registration order (optionally only ``kind``)."""
     return [m for m in REGISTRY.values() if kind is None or m.kind == kind]
