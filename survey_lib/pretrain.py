@@ -83,7 +83,10 @@ BIN_MASKS = ("ratio_1_10", "ratio_10_20", "ratio_20_30", "ratio_30_40", "ratio_4
 BENCH_STEPS_PER_S_1T = {"unet": 1.57, "pconv": 1.37, "gated": 1.54, "lama": 0.86, "deepfill_v1": 0.89,
                         "coarse_to_fine": 1.30, "transformer": 0.94, "context_encoder": 1.48, "cvae": 1.46,
                         "global_local": 1.28, "patchgan": 1.47, "repaint": 1.38, "loss_lab": 2.04,
-                        "unet_paper": 1.57}  # not benched: the unet's network without the mask channel
+                        "unet_paper": 1.57,  # not benched: the unet's network without the mask channel
+                        # not benched: controls that are their treatment's network with a term or branch off
+                        "lama_conv": 0.86, "context_encoder_l2": 1.48, "cvae_deterministic": 1.46,
+                        "global_local_l2": 1.28}
 CPU_MINUTES = 5.0
 TWO_THREAD_SPEEDUP = 1.75
 
@@ -150,10 +153,15 @@ PRETRAIN: dict[str, PretrainSpec] = {s.method: s for s in (
     _spec("pconv", "02_4_convolution_aware.ipynb", "photos", "mixed"),
     _spec("gated", "02_4_convolution_aware.ipynb", "photos", "mixed"),
     _spec("lama", "02_4_convolution_aware.ipynb", "textures", "lama_thick", source_kw=_TEXTURES),
+    _spec("lama_conv", "02_4_convolution_aware.ipynb", "textures", "lama_thick", source_kw=_TEXTURES),
     _spec("context_encoder", "03_1_autoencoder.ipynb", "shapes", "center_or_boxes",
           eval_masks=("center", "boxes")),
+    _spec("context_encoder_l2", "03_1_autoencoder.ipynb", "shapes", "center_or_boxes",
+          eval_masks=("center", "boxes")),
     _spec("cvae", "03_2_vae.ipynb", "glyphs", "center", eval_masks=("center", "boxes")),
+    _spec("cvae_deterministic", "03_2_vae.ipynb", "glyphs", "center", eval_masks=("center", "boxes")),
     _spec("global_local", "03_3_gan.ipynb", "glyphs", "center_or_boxes", eval_masks=("center", "boxes")),
+    _spec("global_local_l2", "03_3_gan.ipynb", "glyphs", "center_or_boxes", eval_masks=("center", "boxes")),
     _spec("patchgan", "03_3_gan.ipynb", "glyphs", "center_or_boxes", eval_masks=("center", "boxes")),
     # evaluating a diffusion model samples (sample_steps denoising passes): only at the end
     _spec("repaint", "03_4_diffusion.ipynb", "glyphs", "brush", eval_during_training=False),

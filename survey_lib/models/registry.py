@@ -114,21 +114,41 @@ register(MethodInfo("lama", "survey_lib.models.lama:LaMa", "2.4 Convolutions-awa
                     notebook="02_4_convolution_aware.ipynb",
                     summary="ResNet generator with fast Fourier convolution blocks (global receptive field)",
                     budget={"cpu": {"width": 20, "steps": 340}}))
+register(MethodInfo("lama_conv", "survey_lib.models.lama:LaMa", "2.4 Convolutions-aware",
+                    "Suvorov et al., WACV 2022 (LaMa's ablation: the same generator without the Fourier branch)",
+                    notebook="02_4_convolution_aware.ipynb", kwargs={"ratio": 0.0},
+                    summary="claim 10's control: LaMa's ResNet generator with every FFC's global share 0 "
+                            "(ordinary convolutions only)",
+                    budget={"cpu": {"width": 20, "steps": 340}}))
 register(MethodInfo("context_encoder", "survey_lib.models.context_encoder:ContextEncoder",
                     "3 Autoencoder", "Pathak et al., CVPR 2016 (Context Encoders)",
                     notebook="03_1_autoencoder.ipynb",
                     summary="encoder + channel-wise FC (the paper's AlexNet-encoder bottleneck; the released "
                             "128 px model uses a 4000-d FC instead) + decoder; 0.999 L2 + 0.001 adversarial"))
+register(MethodInfo("context_encoder_l2", "survey_lib.models.context_encoder:ContextEncoder",
+                    "3 Autoencoder", "Pathak et al., CVPR 2016 (Context Encoders, the L2-only ablation)",
+                    notebook="03_1_autoencoder.ipynb", kwargs={"adversarial_weight": 0.0},
+                    summary="claim 1's control: the same encoder-decoder trained with the L2 loss alone"))
 register(MethodInfo("cvae", "survey_lib.models.cvae:ConditionalVAE", "3 VAE",
                     "Sohn et al., NeurIPS 2015 (CVAE) -- a conditional VAE, not PICNet (Zheng et al., CVPR 2019), "
                     "whose learned prior and anchored KL it borrows",
                     notebook="03_2_vae.ipynb",
                     summary="conditional VAE: posterior on the full image, learned prior on the visible part",
                     budget={"cpu": {"width": 16}}))
+register(MethodInfo("cvae_deterministic", "survey_lib.models.cvae:ConditionalVAE", "3 VAE",
+                    "Sohn et al., NeurIPS 2015 (the CVAE's deterministic twin)",
+                    notebook="03_2_vae.ipynb", kwargs={"z_channels": 0},
+                    summary="claim 8's control: the CVAE's network with no latent (one completion per input)",
+                    budget={"cpu": {"width": 16}}))
 register(MethodInfo("global_local", "survey_lib.models.global_local:GlobalLocalGAN", "3 GAN",
                     "Iizuka et al., SIGGRAPH 2017 (globally and locally consistent completion)",
                     notebook="03_3_gan.ipynb",
                     summary="dilated-conv generator; global + local discriminators",
+                    budget={"cpu": {"width": 24, "steps": 450}}))
+register(MethodInfo("global_local_l2", "survey_lib.models.global_local:GlobalLocalGAN", "3 GAN",
+                    "Iizuka et al., SIGGRAPH 2017 (their generator trained without the discriminators)",
+                    notebook="03_3_gan.ipynb", kwargs={"adversarial_weight": 0.0},
+                    summary="claim 1's control in 03_3: the same generator, adversarial weight 0 (L2 only)",
                     budget={"cpu": {"width": 24, "steps": 450}}))
 register(MethodInfo("patchgan", "survey_lib.models.global_local:GlobalLocalGAN", "3 GAN",
                     "Isola et al., CVPR 2017 (PatchGAN); Yu et al., ICCV 2019 (SN-PatchGAN)",
