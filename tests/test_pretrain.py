@@ -12,15 +12,20 @@ from safetensors import safe_open
 
 from survey_lib import checkpoint as ckpt_io
 from survey_lib import cli
+from survey_lib.config import get_preset
 from survey_lib.data.checks import InputError
+from survey_lib.models.registry import build, live_preset, preset_for
 from survey_lib.pretrain import (
     ENTRY_FIELDS,
+    EVAL_PER_MASK,
     MAX_FILE_BYTES,
     PRETRAIN,
     CheckpointMissing,
     CheckpointTampered,
     _compact,
     check_shipped,
+    compared_model,
+    comparison_set,
     export,
     load_pretrained,
     manifest_problems,
@@ -54,7 +59,69 @@ def test_every_learned_method_has_an_entry_from_its_chapter() -> None:
     assert set(PRETRAIN) == set(learned)
     for name, spec in PRETRAIN.items():
         assert spec.chapter == learned[name].notebook, name
-        assert spec.steps["cpu"] >= 600, name  # longer than a chapter's own run
+        # longer than the chapter's own full run, and far longer than its live run at cpu
+        assert spec.steps["cpu"] > preset_for(name, "cpu").steps, name
+        assert spec.steps["cpu"] >= 3 * live_preset(name, "cpu").steps, name
+
+
+def test_live_preset_is_short_only_where_shipped_checkpoints_are_compared(monkeypatch: pytest.MonkeyPatch) -> None:
+    from survey_lib import config
+
+    cpu = get_preset("cpu")
+    assert cpu.shipped and not get_preset("gpu").shipped
+    assert live_preset("pconv", "cpu").steps == round(preset_for("pconv", "cpu").steps * cpu.live_fraction)
+    assert live_preset("pconv", "cpu").steps < preset_for("pconv", "cpu").steps
+    assert live_preset("deepfill_v1", "cpu").width == preset_for("deepfill_v1", "cpu").width  # only steps shrink
+    assert live_preset("pconv", "gpu") == preset_for("pconv", "gpu")
+    assert live_preset("pconv", "smoke").steps == get_preset("smoke").steps  # smoke runs the real code, tiny
+    # SURVEY_FROM_SCRATCH=1: the env preset trains everything in full
+    monkeypatch.setenv("SURVEY_PRESET", "cpu")
+    for value, shipped in (("1", False), ("0", True), ("", True)):
+        monkeypatch.setenv(config.FROM_SCRATCH_ENV, value)
+        config._preset_from_env.cache_clear()
+        p = get_preset()
+        assert p.shipped is shipped and p.name == "cpu"
+        assert live_preset("pconv", p).steps == (preset_for("pconv", p).steps if not shipped else
+                                                  live_preset("pconv", "cpu").steps)
+    monkeypatch.setenv(config.FROM_SCRATCH_ENV, "maybe")
+    config._preset_from_env.cache_clear()
+    with pytest.raises(ValueError, match="SURVEY_FROM_SCRATCH='maybe'"):
+        get_preset()
+    config._preset_from_env.cache_clear()
+
+
+def test_compared_model_is_the_shipped_checkpoint_or_the_live_one(shipped: dict, tmp_path: Path) -> None:
+    root = _copy(shipped, tmp_path)
+    smoke = get_preset("smoke")
+    model, label = compared_model("pconv", smoke, root=root)
+    reference = load_pretrained("pconv", root)
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), reference.state_dict().values()))
+    assert not model.training and f"{STEPS} steps" in label and "shipped" in label
+    live = build("pconv", channels=3, preset=smoke)
+    scratch = smoke.with_overrides(shipped=False)
+    same, label = compared_model("pconv", scratch, live=live, root=root)
+    assert same is live and "trained here" in label
+    with pytest.raises(InputError, match="live must be the model trained"):
+        compared_model("pconv", scratch, root=root)
+    with pytest.raises(CheckpointMissing, match="SURVEY_FROM_SCRATCH=1"):
+        compared_model("gated", smoke, root=root)
+
+
+def test_comparison_set_is_the_recorded_set_at_the_presets_count(shipped: dict, tmp_path: Path) -> None:
+    root = _copy(shipped, tmp_path)
+    recorded = read_manifest(root)["checkpoints"]["pconv"]["evaluation"]["set"]
+    images, masks, spec = comparison_set("pconv", "smoke", root=root)
+    assert {k: v for k, v in spec.items() if k not in ("per_mask", "n")} == \
+        {k: v for k, v in recorded.items() if k not in ("per_mask", "n")}
+    assert spec["per_mask"] == EVAL_PER_MASK["smoke"] and images.shape[0] == spec["n"] == masks.shape[0]
+    again = comparison_set("pconv", "smoke", root=root)
+    assert torch.equal(images, again[0]) and torch.equal(masks, again[1])  # seeded: every method sees the same set
+    # a method with no checkpoint yet: the set its checkpoint would be evaluated on, at the cpu size
+    _, _, lama_spec = comparison_set("lama", "smoke", root=root)
+    assert lama_spec["source"] == PRETRAIN["lama"].source and lama_spec["size"] == get_preset("cpu").image_size
+    # without shipped checkpoints: the chapter's set at the preset's own size
+    _, _, gpu_spec = comparison_set("pconv", get_preset("smoke").with_overrides(shipped=False), root=root)
+    assert gpu_spec["size"] == get_preset("smoke").image_size
 
 
 def test_manifest_records_everything(shipped: dict) -> None:
