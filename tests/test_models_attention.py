@@ -8,7 +8,8 @@ import torch
 from survey_lib.data.checks import InputError
 from survey_lib.layers.contextual_attention import attention_offsets
 from survey_lib.models.deepfill_v1 import DeepFillV1
-from survey_lib.models.registry import build, get_info
+from survey_lib.models.one_stage import OneStage, matched_width
+from survey_lib.models.registry import build, get_info, preset_for
 from survey_lib.models.transformer_inpainter import TransformerInpainter
 
 
@@ -25,6 +26,7 @@ MODELS = [
     pytest.param(lambda c: DeepFillV1(c, width=4), id="deepfill_v1"),
     pytest.param(lambda c: DeepFillV1(c, width=4, attention=False), id="coarse_to_fine"),
     pytest.param(lambda c: TransformerInpainter(c, width=4, depth=2, heads=2), id="transformer"),
+    pytest.param(lambda c: OneStage(c, width=4), id="one_stage"),
 ]
 
 
@@ -168,5 +170,67 @@ def test_registry_entries():
     assert build("coarse_to_fine", width=4).use_attention is False
     assert build("deepfill_v1", width=4).use_attention is True
     assert isinstance(build("transformer", width=4), TransformerInpainter)
-    for name in ("deepfill_v1", "coarse_to_fine", "transformer"):
+    assert isinstance(build("one_stage", width=4), OneStage)
+    for name in ("deepfill_v1", "coarse_to_fine", "one_stage", "transformer"):
         assert get_info(name).notebook == "02_3_attention.ipynb"
+
+
+def _params_and_macs(model: torch.nn.Module, size: int) -> tuple[int, float]:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    image, mask = _batch(b=1, size=size)
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        model.eval()(image, mask)
+    return sum(p.numel() for p in model.parameters()), counter.get_total_flops() / 2
+
+
+def test_one_stage_matches_the_two_stage_network_in_parameters_and_macs():
+    """Claim 6's control: equal size and compute within 10 % -- at the cpu budget width and the
+    chapter's 64 px, and at the other presets' widths (the MAC ratio does not depend on the size)."""
+    cpu = preset_for("one_stage", "cpu")
+    assert cpu.width == preset_for("coarse_to_fine", "cpu").width
+    assert cpu.steps == preset_for("coarse_to_fine", "cpu").steps
+    checks = [(cpu.width, cpu.image_size), (32, 32), (64, 32)]
+    for width, size in checks:
+        one = build("one_stage", preset=cpu, width=width)
+        two = build("coarse_to_fine", preset=cpu, width=width)
+        (p1, m1), (p2, m2) = _params_and_macs(one, size), _params_and_macs(two, size)
+        assert abs(p1 / p2 - 1) <= 0.10, (width, p1, p2)
+        assert abs(m1 / m2 - 1) <= 0.10, (width, m1, m2)
+    # the numbers stated in the module docstring (cpu budget, 64 px)
+    p1, m1 = _params_and_macs(build("one_stage", preset=cpu), 64)
+    p2, m2 = _params_and_macs(build("coarse_to_fine", preset=cpu), 64)
+    assert (p1, p2) == (167_208, 183_110)
+    assert (round(m1 / 1e6, 1), round(m2 / 1e6, 1)) == (85.0, 88.7)
+
+
+def test_one_stage_is_the_coarse_network_alone_with_coarse_to_fine_s_loss():
+    """Same architecture and loss as DeepFill's coarse stage: copy the weights into a
+    DeepFillV1 of the matched width and its coarse output and coarse losses are the one-stage ones."""
+    torch.manual_seed(0)
+    one = OneStage(3, width=4)
+    assert one.coarse_width == matched_width(4) == 7
+    two = DeepFillV1(3, width=one.coarse_width, attention=False)
+    two.coarse.load_state_dict(one.coarse.state_dict())
+    image, mask = _batch()
+    coarse, _ = two.eval().forward_stages(image, mask)
+    torch.testing.assert_close(one.eval()(image, mask), coarse)
+    mine, theirs = one.generator_losses(image, mask), two.generator_losses(image, mask)
+    assert set(mine) == {"hole", "valid"} and len(one.discriminators) == 0
+    torch.testing.assert_close(mine["hole"], theirs["coarse_hole"])
+    torch.testing.assert_close(mine["valid"], theirs["coarse_valid"])
+    assert (one.lr, one.betas) == (two.lr, two.betas)
+
+
+@pytest.mark.parametrize("kwargs", [{"width": 0}, {"width": True}, {"width": 2.5}, {"channels": 2}])
+def test_one_stage_refuses_bad_sizes(kwargs):
+    with pytest.raises(ValueError, match="width|channels"):
+        OneStage(**kwargs)
+
+
+def test_one_stage_is_pretrained_like_coarse_to_fine():
+    from survey_lib.pretrain import PRETRAIN
+
+    one, two = PRETRAIN["one_stage"], PRETRAIN["coarse_to_fine"]
+    assert (one.chapter, one.source, one.source_kw, one.train_masks, one.eval_masks, one.steps) == (
+        two.chapter, two.source, two.source_kw, two.train_masks, two.eval_masks, two.steps)
