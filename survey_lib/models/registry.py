@@ -81,6 +81,13 @@ register(MethodInfo("coarse_to_fine", "survey_lib.models.deepfill_v1:DeepFillV1"
                     notebook="02_3_attention.ipynb", kwargs={"attention": False},
                     summary="the same two-stage network with the attention layer skipped (the ablation)",
                     budget={"cpu": {"width": 8, "steps": 330}}))
+register(MethodInfo("one_stage", "survey_lib.models.one_stage:OneStage", "2.1.1 Coarse-to-fine",
+                    "Yu et al., CVPR 2018 (the idea of their coarse-to-fine ablation) -- this course's control, "
+                    "not a paper model: DeepFill v1's coarse network alone, widened to the two-stage size",
+                    notebook="02_3_attention.ipynb",
+                    summary="claim 6's control: one stage with coarse_to_fine's parameters and MACs (within 10 %), "
+                            "its loss and step budget",
+                    budget={"cpu": {"width": 8, "steps": 330}}))
 register(MethodInfo("transformer", "survey_lib.models.transformer_inpainter:TransformerInpainter",
                     "2.3 Attention-based (transformers)",
                     "Wan et al., ICCV 2021 (ICT); Li et al., CVPR 2022 (MAT) -- a compact model in their "
