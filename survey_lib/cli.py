@@ -1,4 +1,4 @@
-"""Command line: ``python -m survey_lib list | train | eval | inpaint | pretrain``.
+"""Command line: ``python -m survey_lib list | train | eval | inpaint | pretrain | claims``.
 
 * ``list`` — the registered methods and their survey sections.
 * ``train --method M --data D [--preset P] [--masks K] [--steps N] [--out DIR] [--resume]``
@@ -11,6 +11,11 @@
 * ``pretrain [--methods M ...] [--preset P] [--fresh] [--steps N] [--max-minutes T]`` —
   train the shipped checkpoints (:mod:`survey_lib.pretrain`): resumable, exported as
   float16 safetensors into ``checkpoints/`` and recorded in its ``manifest.json``.
+* ``claims [--preset P] [--claims N ...] [--payoff] [--markdown]`` — the course-wide table
+  of the 12 headline claims measured on the shipped checkpoints
+  (:mod:`survey_lib.course_claims`): claim, chapter, data, measure, effect with its 95 %
+  interval, images, distinct sources, verdict; ``--payoff`` adds each chapter's main
+  model against the best classical baseline on large holes.
 
 Images of any size (``inpaint``): a learned model runs at the size it was trained on,
 by **resize-and-paste** (:func:`inpaint_resized`): the blanked image is shrunk (or
@@ -301,6 +306,40 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_claims(args: argparse.Namespace) -> int:
+    import time
+
+    from survey_lib.course_claims import (
+        HEAD,
+        Context,
+        course_table,
+        format_table,
+        payoff_table,
+        verdict_row,
+    )
+    from survey_lib.pretrain import CHECKPOINTS_DIR, machine_info
+
+    bad = [k for k in args.claims or () if not 1 <= k <= 12]
+    if bad:
+        raise CliError(f"--claims takes claim numbers 1-12, got {', '.join(map(str, bad))}")
+    p = _preset(args.preset)
+    ctx = Context.make(p)
+    started = time.perf_counter()
+    table = course_table(claims=args.claims, context=ctx)
+    info = machine_info()
+    root = os.environ.get("SURVEY_CHECKPOINTS_DIR") or str(CHECKPOINTS_DIR)
+    say(f"claims on the shipped checkpoints ({root}), preset {p.name}, {time.strftime('%Y-%m-%d %H:%M %Z')}, "
+        f"{info['cpu']} ({info['cpu_count']} cores, {info['torch_threads']} torch threads"
+        + (f", GPU {info['gpu']}" if info["gpu"] else "") + f"), torch {info['torch']}")
+    say(format_table(HEAD, [verdict_row(v) for v in table.verdicts], markdown=args.markdown))
+    if args.payoff:
+        payoff = payoff_table(context=ctx)
+        say("")
+        say(payoff.to_markdown() if args.markdown else str(payoff))
+    say(f"measured in {time.perf_counter() - started:.0f} s")
+    return 0
+
+
 # --- parser --------------------------------------------------------------------------------------
 
 def _positive_int(text: str) -> int:
@@ -375,6 +414,15 @@ def build_parser() -> argparse.ArgumentParser:
                        help="end this sitting after about this long (at a checkpoint); run again to continue")
     p_pre.add_argument("--quiet", action="store_true", help="no progress bar")
     p_pre.set_defaults(func=cmd_pretrain)
+
+    p_cl = sub.add_parser("claims", help="the 12 headline claims measured on the shipped checkpoints")
+    p_cl.add_argument("--preset", default=None, help="smoke or cpu (default: $SURVEY_PRESET)")
+    p_cl.add_argument("--claims", type=int, nargs="+", default=None, metavar="N",
+                      help="claim numbers 1-12 (default: all)")
+    p_cl.add_argument("--payoff", action="store_true",
+                      help="also each chapter's main model vs the best classical baseline on large holes")
+    p_cl.add_argument("--markdown", action="store_true", help="Markdown tables instead of aligned text")
+    p_cl.set_defaults(func=cmd_claims)
     return parser
 
 

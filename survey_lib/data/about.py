@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import numpy as np
+
 from survey_lib.data.checks import InputError
 from survey_lib.data.dataset import SOURCES
 
@@ -89,3 +91,73 @@ def describe_source(name: str) -> str:
     """One paragraph: what the source tests and why a chapter picks it, with its counts."""
     kind, reason = SOURCE_REASONS[_check_name(name)]
     return f"{source_tag(name)} - {kind}: {reason}."
+
+
+def _source_key(source: str, info: dict[str, object], index: int) -> tuple[object, ...]:
+    """What makes two samples of ``source`` the same underlying image (see :func:`source_groups`)."""
+    if source == "photos":
+        return ("photo", info.get("photo"))
+    if source == "emoji":
+        return ("emoji", info.get("emoji"))
+    if source == "faces":
+        return ("face", info.get("face"))
+    if source == "folder":
+        return ("file", str(info.get("file")))
+    if source == "glyphs":
+        return ("glyph", info.get("font"), info.get("char"))
+    if source == "textures" and info.get("box") is not None:
+        return ("texture photo", info.get("texture"))
+    return ("sample", index)  # procedural: every sample is drawn afresh
+
+
+def source_groups(spec: dict[str, object]) -> np.ndarray | None:
+    """Which distinct source image each image of an evaluation set comes from.
+
+    ``spec``: an evaluation spec as :func:`survey_lib.pretrain.evaluation_set` reads it
+    (``source``, ``split``, ``size``, ``source_kw``, ``per_mask``, ``masks``,
+    ``image_seed``; ``mask_seed`` is not needed). Returns an int array (n,), n =
+    ``per_mask × len(masks)``, aligned with ``evaluation_set``'s order — the ``per_mask``
+    images repeated once per mask family — holding one id per distinct source, numbered
+    in order of first appearance; or ``None`` when every evaluated image is independent
+    (one mask family over a procedural source). A source with named images (photos,
+    emoji, ...) always gets the array, even when each image has its own source, so a
+    verdict can print how many distinct sources it rests on.
+
+    Why: the claims' bootstrap (:mod:`survey_lib.claims`, ``groups=``) must resample whole
+    sources, since crops of one photograph — or one image under several mask families —
+    are not independent evidence. What counts as one source: the photograph a ``photos``
+    crop was cut from; the emoji of an ``emoji`` sample; the face of ``faces``; the file of
+    ``folder``; the (font, character) of ``glyphs`` (the same letter in the same font at
+    another scale and angle is nearly the same image); the texture photograph of a
+    ``textures`` photo crop, while a procedural texture and a ``shapes`` image are each
+    their own source. The sample descriptions come from the sources' own ``describe``
+    (no image is rendered beyond what ``describe`` needs), so the ids follow any change
+    there. Deterministic: the same spec gives the same ids.
+    """
+    from survey_lib.data.dataset import make_dataset
+
+    if not isinstance(spec, dict):
+        raise InputError(f"spec must be an evaluation spec (a dict with source, size, per_mask, masks, "
+                         f"image_seed), got {type(spec).__name__}")
+    try:
+        source, size, per_mask = spec["source"], spec["size"], spec["per_mask"]
+        masks, image_seed = spec["masks"], spec["image_seed"]
+        split, kw = spec.get("split", "test"), dict(spec.get("source_kw") or {})  # type: ignore[call-overload]
+    except (KeyError, TypeError, ValueError) as err:
+        raise InputError(f"spec lacks a field or has a wrong type ({err}); it needs source, size, per_mask, "
+                         f"masks and image_seed, got {spec!r:.200}") from None
+    source = _check_name(source)
+    for name, value in (("per_mask", per_mask), ("image_seed", image_seed)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < (name == "per_mask"):
+            raise InputError(f"spec[{name!r}] must be a{' positive' if name == 'per_mask' else ' non-negative'} "
+                             f"int, got {value!r}")
+    if isinstance(masks, (str, bytes)) or not isinstance(masks, (list, tuple)) or not masks:
+        raise InputError(f"spec['masks'] must be a non-empty list of mask family names, got {masks!r}")
+    ds = make_dataset(source, split=split, size=size, length=int(per_mask), masks="center",
+                      seed=int(image_seed), **kw)
+    keys = [_source_key(source, ds.describe(i), i) for i in range(int(per_mask))]
+    if len(masks) == 1 and all(k[0] == "sample" for k in keys):
+        return None  # procedural images, each evaluated once: every image is its own evidence
+    ids: dict[tuple[object, ...], int] = {}
+    per_image = np.array([ids.setdefault(k, len(ids)) for k in keys], dtype=np.int64)
+    return np.tile(per_image, len(masks))
