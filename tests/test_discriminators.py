@@ -135,3 +135,69 @@ def test_autocast_bfloat16() -> None:
     with torch.autocast("cpu", dtype=torch.bfloat16):
         out = d(torch.rand(2, 4, 32, 32))
     assert out.shape == (2, 16, 4, 4) and torch.isfinite(out.float()).all()
+
+
+# -- score_recorder: the game's monitor used by chapter 03.3 ---------------------------------------
+
+
+def _gan_and_probe() -> tuple:
+    from survey_lib.models.global_local import GlobalLocalGAN
+
+    torch.manual_seed(0)
+    model = GlobalLocalGAN(channels=1, width=8, image_size=32)
+    image = torch.rand(2, 1, 32, 32, generator=torch.Generator().manual_seed(1))
+    mask = torch.zeros(2, 1, 32, 32)
+    mask[..., 8:24, 8:24] = 1
+    return model, image, mask
+
+
+def test_score_recorder_logs_step_1_and_every_k() -> None:
+    from survey_lib.models.global_local import score_recorder
+
+    model, image, mask = _gan_and_probe()
+    log, callback = score_recorder(model, image, mask, every=3)
+    for step in range(1, 8):
+        callback(step, {})
+    assert log["step"] == [1, 3, 6]
+    expected = model.discriminator_scores(image, mask)
+    assert log["d_real"][-1] == pytest.approx(expected["d_real"])
+    assert log["d_fake"][-1] == pytest.approx(expected["d_fake"])
+    assert len(log["d_real"]) == len(log["d_fake"]) == 3
+
+
+def test_score_recorder_follows_training() -> None:
+    from survey_lib.models.global_local import score_recorder
+    from survey_lib.train import train
+
+    model, image, mask = _gan_and_probe()
+    log, callback = score_recorder(model, image, mask, every=2)
+    train(model, (image.repeat(4, 1, 1, 1), mask.repeat(4, 1, 1, 1)), steps=4, batch_size=4, live=False,
+          seed=0, callback=callback, eval_data=None)
+    assert log["step"] == [1, 2, 4]
+    assert len(set(log["d_real"])) > 1  # the discriminator moved between the records
+
+
+@pytest.mark.parametrize("case,pattern", [
+    ("model", "model must be a GlobalLocalGAN"),
+    ("every0", "every must be an int >= 1"),
+    ("everyf", "every must be an int"),
+    ("channels", "built for 1-channel images, got 3"),
+    ("mask", "mask"),
+])
+def test_score_recorder_bad_arguments(case: str, pattern: str) -> None:
+    from survey_lib.models.global_local import score_recorder
+
+    model, image, mask = _gan_and_probe()
+    args = {"model": model, "image": image, "mask": mask, "every": 2}
+    if case == "model":
+        args["model"] = PatchDiscriminator(2, width=4)
+    elif case == "every0":
+        args["every"] = 0
+    elif case == "everyf":
+        args["every"] = 2.0
+    elif case == "channels":
+        args["image"] = torch.rand(2, 3, 32, 32)
+    else:
+        args["mask"] = mask[:1]
+    with pytest.raises(InputError, match=pattern):
+        score_recorder(**args)

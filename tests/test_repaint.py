@@ -199,3 +199,85 @@ def test_bad_constructor_arguments_are_clear(kwargs, pattern):
     args = {"channels": 1, "width": 8, "timesteps": 20, "sample_steps": 10, **kwargs}
     with pytest.raises(InputError, match=pattern):
         RePaint(**args)
+
+
+# -- evaluate_sampler: one chain per image and seed, every metric from it -------------------------
+
+
+def _eval_pair(b: int = 5) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(3)
+    images = torch.rand(b, 1, 12, 12, generator=g)  # SSIM needs 11 px
+    masks = torch.zeros(b, 1, 12, 12)
+    for i in range(b):
+        masks[i, :, 2 + i % 3:8 + i % 3, 3:9] = 1  # hole ratios differ, so bins differ
+    return images, masks
+
+
+def test_evaluate_sampler_samples_once_and_matches_the_sampler():
+    from survey_lib.inpaint import inpaint
+    from survey_lib.metrics import evaluate, seam_error
+    from survey_lib.models.repaint import evaluate_sampler
+
+    m = _model(jump_length=2, jump_n_sample=2)
+    images, masks = _eval_pair()
+    sampler = RePaintSampler(m, 2, 2)
+    calls = []
+    hook = m.net.register_forward_hook(lambda *a: calls.append(1))
+    tables = evaluate_sampler(sampler, images, masks, seeds=[0, 4], batch_size=2, lpips=False)
+    hook.remove()
+    chain = count_steps(repaint_timesteps(10, 2, 2))[0]
+    assert len(calls) == chain * 3 * 2  # 3 batches of ≤ 2 images, 2 seeds: each chain run once
+    assert len(tables) == 2
+    for seed, table in zip((0, 4), tables):
+        s = RePaintSampler(m, 2, 2, seed=seed)
+        parts = [inpaint(s, images[i:i + 2], masks[i:i + 2]) for i in range(0, 5, 2)]
+        comp = torch.cat(parts)
+        torch.testing.assert_close(torch.as_tensor(table.per_image["seam_error"]).float(),
+                                   seam_error(comp, images, masks))
+        direct = evaluate(s, images, masks, batch_size=2, lpips=False)
+        for metric in direct.per_image:
+            assert (table.per_image[metric] == direct.per_image[metric]).all(), metric
+        assert table.method == s.name
+    # different sampling seeds give different completions
+    assert not (tables[0].per_image["hole_mae"] == tables[1].per_image["hole_mae"]).all()
+
+
+def test_evaluate_sampler_feeds_claim_9():
+    from survey_lib.claims import claim_9_resampling_harmonizes
+    from survey_lib.models.repaint import evaluate_sampler
+
+    m = _model(jump_length=2, jump_n_sample=2)
+    images, masks = _eval_pair()
+    plain = evaluate_sampler(RePaintSampler(m, 2, 1), images, masks, seeds=[0, 1], lpips=False)
+    jumps = evaluate_sampler(RePaintSampler(m, 2, 2), images, masks, seeds=[0, 1], lpips=False)
+    verdict = claim_9_resampling_harmonizes(plain, jumps, n_boot=200)
+    assert verdict.n == 5 and verdict.n_seeds == 2 and verdict.measure.startswith("seam_error")
+
+
+@pytest.mark.parametrize("kwargs,pattern", [
+    ({"seeds": []}, "non-empty list"),
+    ({"seeds": 0}, "non-empty list"),
+    ({"seeds": "01"}, "non-empty list"),
+    ({"seeds": [0, -1]}, r"seeds\[1\] must be an int >= 0"),
+    ({"seeds": [0, 1.5]}, r"seeds\[1\] must be an int"),
+    ({"seeds": [2, 2]}, "distinct"),
+    ({"batch_size": 0}, "batch_size must be an int >= 1"),
+])
+def test_evaluate_sampler_bad_arguments(kwargs, pattern):
+    from survey_lib.models.repaint import evaluate_sampler
+
+    m = _model()
+    images, masks = _eval_pair(2)
+    with pytest.raises(InputError, match=pattern):
+        evaluate_sampler(RePaintSampler(m, 2, 1), images, masks, **kwargs)
+
+
+def test_evaluate_sampler_refuses_a_model_and_bad_pairs():
+    from survey_lib.models.repaint import evaluate_sampler
+
+    m = _model()
+    images, masks = _eval_pair(2)
+    with pytest.raises(InputError, match="sampler must be a RePaintSampler, got RePaint"):
+        evaluate_sampler(m, images, masks)
+    with pytest.raises(InputError, match="mask"):
+        evaluate_sampler(RePaintSampler(m, 2, 1), images, masks[:1])

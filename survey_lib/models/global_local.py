@@ -25,12 +25,14 @@ discriminator alone, then both) is left out: the engine trains both from step 0.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
 from survey_lib.config import Preset, get_preset
+from survey_lib.data.checks import InputError, check_count
 from survey_lib.losses.adversarial import ADVERSARIAL, d_loss, g_loss, gradient_penalty
 from survey_lib.models.base import Method
 
@@ -235,3 +237,30 @@ class GlobalLocalGAN(Method):
                 lambda x: self.discriminate(x, mask), image, fake
             )
         return losses
+
+
+def score_recorder(model: GlobalLocalGAN, image: torch.Tensor, mask: torch.Tensor,
+                   every: int) -> tuple[dict[str, list[float]], Callable[[int, dict[str, float]], None]]:
+    """A :func:`survey_lib.train.train` callback that watches the two-player game.
+
+    Returns ``(log, callback)``: at step 1 and every ``every`` steps the callback appends
+    the step and :meth:`GlobalLocalGAN.discriminator_scores` on the fixed probe batch
+    ``(image, mask)`` — the mean logits D(real) and D(fake) — to ``log["step"]``,
+    ``log["d_real"]``, ``log["d_fake"]``. A fixed batch, so the curves show the players
+    changing, not the data. The probe is checked now, not at step 1 of a long run.
+    """
+    if not isinstance(model, GlobalLocalGAN):
+        raise InputError(f"model must be a GlobalLocalGAN (it has the discriminator to watch), got "
+                         f"{type(model).__name__}")
+    image, mask = model.check_inputs(image, mask)
+    every = check_count(every, "every")
+    log: dict[str, list[float]] = {"step": [], "d_real": [], "d_fake": []}
+
+    def callback(step: int, losses: dict[str, float]) -> None:
+        if step == 1 or step % every == 0:
+            scores = model.discriminator_scores(image, mask)
+            log["step"].append(step)
+            log["d_real"].append(scores["d_real"])
+            log["d_fake"].append(scores["d_fake"])
+
+    return log, callback

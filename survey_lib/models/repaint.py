@@ -21,6 +21,8 @@ jump length 10 and 10 resamplings the schedule has 2410 denoising and 2160 undo 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -371,3 +373,57 @@ class RePaintSampler:
             return self.model.repaint(image, mask, self.jump_length, self.jump_n_sample, generator=gen)
         finally:
             self.model.train(was_training)
+
+
+class _Replay:
+    """An inpainter that hands back completions sampled beforehand, batch by batch, in the
+    order :func:`~survey_lib.metrics.evaluate` asks for them (it checks the masks match)."""
+
+    def __init__(self, name: str, predictions: torch.Tensor, masks: torch.Tensor) -> None:
+        self.name, self.predictions, self.masks, self.start = name, predictions, masks, 0
+
+    def __call__(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        stop = self.start + image.shape[0]
+        if stop > len(self.masks) or not torch.equal(mask.to(self.masks.device), self.masks[self.start:stop]):
+            raise RuntimeError("evaluate asked for other masks than were sampled (internal error)")
+        out, self.start = self.predictions[self.start:stop], stop
+        return out
+
+
+def evaluate_sampler(sampler: RePaintSampler, images: torch.Tensor, masks: torch.Tensor,
+                     seeds: Sequence[int] = (0,), batch_size: int = 32, lpips: bool | None = None) -> list[Any]:
+    """Sample every (image, mask) **once per seed** and tabulate it: one
+    :class:`~survey_lib.metrics.EvalTable` per seed, with the usual per-bin metrics
+    (:func:`~survey_lib.metrics.evaluate`) plus a per-image ``seam_error`` column
+    (:func:`~survey_lib.metrics.seam_error` of the composite: claim 9's measure).
+
+    Why here: one RePaint completion is a whole sampling chain, so evaluating a sampler and
+    then measuring its seam with ``inpaint`` would run every chain twice; this runs it once
+    and reuses the completions for every metric. Seed ``s`` gives what
+    ``RePaintSampler(model, j, r, seed=s)`` gives on the same batches (``batch_size``), so
+    the list can go straight to :func:`survey_lib.claims.claim_9_resampling_harmonizes` as
+    (seeds × images) runs.
+    """
+    from survey_lib.claims import with_per_image
+    from survey_lib.data.checks import check_pair
+    from survey_lib.inpaint import composite, predict
+    from survey_lib.metrics import evaluate, seam_error
+
+    if not isinstance(sampler, RePaintSampler):
+        raise InputError(f"sampler must be a RePaintSampler, got {type(sampler).__name__}")
+    images, masks = check_pair(images, masks)
+    if isinstance(seeds, (str, bytes)) or not isinstance(seeds, Sequence) or not seeds:
+        raise InputError(f"seeds must be a non-empty list of sampling seeds (ints >= 0), got {seeds!r}")
+    seeds = [check_count(s, f"seeds[{i}]", 0) for i, s in enumerate(seeds)]
+    if len(set(seeds)) != len(seeds):
+        raise InputError(f"seeds must be distinct (a repeated seed repeats the same samples), got {seeds}")
+    batch_size = check_count(batch_size, "batch_size")
+    tables = []
+    for seed in seeds:
+        seeded = RePaintSampler(sampler.model, sampler.jump_length, sampler.jump_n_sample, seed=seed)
+        preds = torch.cat([predict(seeded, images[i:i + batch_size], masks[i:i + batch_size])
+                           for i in range(0, len(images), batch_size)])
+        table = evaluate(_Replay(seeded.name, preds, masks), images, masks, batch_size=batch_size, lpips=lpips)
+        seam = seam_error(composite(images, masks, preds), images, masks)
+        tables.append(with_per_image(table, "seam_error", seam))
+    return tables
