@@ -8,7 +8,7 @@ import torch
 from survey_lib.data.checks import InputError
 from survey_lib.layers.contextual_attention import attention_offsets
 from survey_lib.models.deepfill_v1 import DeepFillV1
-from survey_lib.models.one_stage import OneStage, matched_width
+from survey_lib.models.one_stage import OneStage, matched_width, params_and_macs
 from survey_lib.models.registry import build, get_info, preset_for
 from survey_lib.models.transformer_inpainter import TransformerInpainter
 
@@ -176,12 +176,13 @@ def test_registry_entries():
 
 
 def _params_and_macs(model: torch.nn.Module, size: int) -> tuple[int, float]:
+    # counted here independently of one_stage.params_and_macs (another hole, a batch of 2)
     from torch.utils.flop_counter import FlopCounterMode
 
-    image, mask = _batch(b=1, size=size)
+    image, mask = _batch(b=2, size=size)
     with FlopCounterMode(display=False) as counter, torch.no_grad():
         model.eval()(image, mask)
-    return sum(p.numel() for p in model.parameters()), counter.get_total_flops() / 2
+    return sum(p.numel() for p in model.parameters()), counter.get_total_flops() / 4
 
 
 def test_one_stage_matches_the_two_stage_network_in_parameters_and_macs():
@@ -234,3 +235,20 @@ def test_one_stage_is_pretrained_like_coarse_to_fine():
     one, two = PRETRAIN["one_stage"], PRETRAIN["coarse_to_fine"]
     assert (one.chapter, one.source, one.source_kw, one.train_masks, one.eval_masks, one.steps) == (
         two.chapter, two.source, two.source_kw, two.train_masks, two.eval_masks, two.steps)
+
+
+def test_params_and_macs_counts_what_the_notebook_prints():
+    one, two = build("one_stage", preset="cpu"), build("coarse_to_fine", preset="cpu")
+    assert params_and_macs(one, 64) == (167_208, round(_params_and_macs(one, 64)[1]))
+    assert params_and_macs(two, 64)[0] == 183_110
+    assert params_and_macs(two, 64)[1] == pytest.approx(_params_and_macs(two, 64)[1], rel=1e-6)
+    # the count is per image and grows with the area (convolutions only: exactly x4)
+    assert params_and_macs(one, 32)[1] * 4 == params_and_macs(one, 64)[1]
+    fresh = OneStage(3, width=4)
+    params_and_macs(fresh, 32)
+    assert fresh.training  # the count leaves the train/eval mode as it found it
+    for bad in (30, 0, 2.0, True):
+        with pytest.raises(InputError, match="size"):
+            params_and_macs(one, bad)
+    with pytest.raises(InputError, match="nn.Module"):
+        params_and_macs(lambda image, mask: image, 32)

@@ -5,8 +5,9 @@ output with its own coarse output cannot test that: the coarse stage is a third 
 network, and it was trained to hand a rough guess to the refiner. The fair control is a
 **one-stage network with the same parameters and the same compute**: if the two-stage
 network wins against it, the win comes from splitting the work into stages, not from
-being bigger. This is the idea of Yu et al. 2018's coarse-to-fine ablation; the network
-here is this course's control, not a model of the paper.
+being bigger. It tests the coarse-to-fine design of Yu et al. (CVPR 2018), who argue that
+the refiner, seeing a more complete image, learns better features than the coarse
+network; the one-stage network is this course's control, not a model of the paper.
 
 ``OneStage(width=w)`` is DeepFill v1's coarse network (:class:`~survey_lib.models.
 deepfill_v1.CoarseNetwork`: 5x5 conv, two stride-2 stages, dilated middle, resize-conv
@@ -37,7 +38,9 @@ from __future__ import annotations
 from typing import ClassVar
 
 import torch
+from torch import nn
 
+from survey_lib.data.checks import InputError
 from survey_lib.losses.reconstruction import DEEPFILL_GAMMA, spatially_discounted_l1, valid_l1
 from survey_lib.models.base import Method
 from survey_lib.models.deepfill_v1 import VALID_WEIGHT, CoarseNetwork
@@ -45,6 +48,35 @@ from survey_lib.models.deepfill_v1 import VALID_WEIGHT, CoarseNetwork
 #: width factor that gives the coarse network alone the parameters and MACs of the
 #: two-stage network of the same ``width`` (both within 10 %, see the module docstring)
 WIDEN = 1.65
+
+
+def params_and_macs(model: nn.Module, size: int) -> tuple[int, int]:
+    """``(parameters, multiply-accumulates)`` of ``model`` filling one ``size`` x ``size`` image.
+
+    Counted by ``torch.utils.flop_counter`` on one forward pass (convolutions, matrix
+    products; a MAC is half a counted flop) with a centred square hole; attention's score
+    matrices are counted too. This is how claim 6's control is shown to match the
+    two-stage network in compute, not only in parameters.
+    """
+    from torch.utils.flop_counter import FlopCounterMode
+
+    if not isinstance(model, nn.Module):
+        raise InputError(f"model must be a torch nn.Module (an inpainting network), got {type(model).__name__}")
+    stride = int(getattr(model, "stride", 1))
+    if isinstance(size, bool) or not isinstance(size, int) or size < stride or size % stride:
+        raise InputError(f"size must be a positive int divisible by the model's stride {stride}, got {size!r}")
+    channels = int(getattr(model, "channels", 3))
+    image = torch.full((1, channels, size, size), 0.5)
+    mask = torch.zeros(1, 1, size, size)
+    mask[..., size // 4 : size - size // 4, size // 4 : size - size // 4] = 1
+    was_training = model.training
+    model.eval()
+    try:
+        with FlopCounterMode(display=False) as counter, torch.no_grad():
+            model(image, mask)
+    finally:
+        model.train(was_training)
+    return sum(p.numel() for p in model.parameters()), counter.get_total_flops() // 2
 
 
 def matched_width(width: int) -> int:
