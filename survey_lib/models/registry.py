@@ -82,7 +82,7 @@ register(MethodInfo("coarse_to_fine", "survey_lib.models.deepfill_v1:DeepFillV1"
                     summary="the same two-stage network with the attention layer skipped (the ablation)",
                     budget={"cpu": {"width": 8, "steps": 330}}))
 register(MethodInfo("one_stage", "survey_lib.models.one_stage:OneStage", "2.1.1 Coarse-to-fine",
-                    "Yu et al., CVPR 2018 (the idea of their coarse-to-fine ablation) -- this course's control, "
+                    "Yu et al., CVPR 2018 (the coarse-to-fine design it tests) -- this course's control, "
                     "not a paper model: DeepFill v1's coarse network alone, widened to the two-stage size",
                     notebook="02_3_attention.ipynb",
                     summary="claim 6's control: one stage with coarse_to_fine's parameters and MACs (within 10 %), "
