@@ -59,8 +59,7 @@ def test_every_learned_method_has_an_entry_from_its_chapter() -> None:
     assert set(PRETRAIN) == set(learned)
     for name, spec in PRETRAIN.items():
         assert spec.chapter == learned[name].notebook, name
-        # longer than the chapter's own full run, and far longer than its live run at cpu
-        assert spec.steps["cpu"] > preset_for(name, "cpu").steps, name
+        # several times the chapter's live run at cpu (the chapter then loads this longer one)
         assert spec.steps["cpu"] >= 3 * live_preset(name, "cpu").steps, name
 
 
