@@ -59,8 +59,8 @@ def test_every_learned_method_has_an_entry_from_its_chapter() -> None:
     assert set(PRETRAIN) == set(learned)
     for name, spec in PRETRAIN.items():
         assert spec.chapter == learned[name].notebook, name
-        # several times the chapter's live run at cpu (the chapter then loads this longer one)
-        assert spec.steps["cpu"] >= 3 * live_preset(name, "cpu").steps, name
+        # well over twice the chapter's live run at cpu (the chapter then loads this longer one)
+        assert spec.steps["cpu"] >= 2.5 * live_preset(name, "cpu").steps, name
 
 
 def test_live_preset_is_short_only_where_shipped_checkpoints_are_compared(monkeypatch: pytest.MonkeyPatch) -> None:
