@@ -372,3 +372,89 @@ def test_loss_lab_controls_default_to_vgg16_and_refuse_unknown_networks():
     for bad in ("VGG16", "resnet", None):
         with pytest.raises(InputError, match="feature_net must be one of vgg16, random, trained"):
             LossLabControls(board, (images, masks), 3, steps=1, feature_net=bad)
+
+
+class _Counting:
+    """A stand-in method that counts the images it is asked to fill (and blurs nothing)."""
+
+    name = "counting"
+
+    def __init__(self):
+        self.images = 0
+
+    def __call__(self, image, mask):
+        self.images += len(image)
+        return torch.rot90(image, 1, (-2, -1)).contiguous()  # a textured, wrong fill
+
+
+def _lab_set(n=6, side=16, seed=2):
+    g = torch.Generator().manual_seed(seed)
+    images = torch.rand(n, 3, side, side, generator=g)
+    masks = torch.zeros(n, 1, side, side)
+    for i in range(n):  # holes of growing size: a range of hole ratios
+        masks[i, :, 2:4 + 2 * i, 3:9 + i] = 1
+    return images, masks
+
+
+def test_board_keeps_per_image_tables_that_decide_claims_and_runs_a_method_once():
+    """Issue 10: the chapter decides claims 1, 11 and 12 on the board's runs, so the board
+    keeps each run's per-image table with the canonical sharpness; and a slow classical
+    method was run twice per image (once by evaluate, once for the composites)."""
+    from survey_lib.claims import claim_1_adversarial_sharpens
+    from survey_lib.inpaint import blank_hole, composite
+    from survey_lib.metrics import hole_gradient_energy
+    from survey_lib.widgets.losslab import LossLabBoard
+
+    images, masks = _lab_set()
+    board = LossLabBoard(images, masks, n_show=2, perceptual="proxy")
+    counting = _Counting()
+    board.add("rotated", counting, kind="learned")
+    assert counting.images == len(images)  # once per image for every board metric
+    board.add("flat", _Fill(0.5), kind="classical")
+    table = board.table("rotated")
+    assert table.n == len(images) and np.allclose(table.ratios, masks.mean((1, 2, 3)).numpy())
+    fill = torch.rot90(blank_hole(images, masks), 1, (-2, -1))  # what the method returned
+    expected = hole_gradient_energy(composite(images, masks, fill), masks)
+    assert np.allclose(table.per_image["sharpness"], expected.numpy(), equal_nan=True)
+    assert board.value("rotated", "hole_grad_energy") == pytest.approx(float(torch.nanmean(expected)))
+    assert np.allclose(board.truth_sharpness, hole_gradient_energy(images, masks).numpy())
+    assert board.table("flat").per_image["sharpness"] == pytest.approx(np.zeros(len(images)))
+    verdict = claim_1_adversarial_sharpens(board.table("flat"), board.table("rotated"),
+                                           truth_sharpness=board.truth_sharpness, n_boot=200)
+    assert verdict.verdict == "HELD" and verdict.n == len(images)  # texture vs flat: sharper
+    with pytest.raises(KeyError, match="no run 'nope'"):
+        board.table("nope")
+
+
+def test_lab_budget_is_compute_not_steps_and_the_controls_use_it():
+    """Issue 10: a VGG16 perceptual/style step costs ~8.5 L1-only steps, so a live lab run at
+    the cpu preset with the feature network gets the same minutes, not the same steps; at
+    gpu (or from scratch) every run keeps the full budget. The controls trained the
+    preset's full step count whatever the loss."""
+    from survey_lib.config import get_preset
+    from survey_lib.models.loss_lab import STEP_COST_FEATURES, live_budget
+    from survey_lib.models.registry import live_preset
+    from survey_lib.widgets.losslab import LossLabBoard, LossLabControls
+
+    cpu = get_preset("cpu")
+    plain = live_budget({"valid_l1": 1, "hole_l1": 6}, cpu)
+    assert plain.steps == live_preset("loss_lab", cpu).steps < cpu.steps
+    style = live_budget({"hole_l1": 6, "style": 120}, cpu)
+    assert style.steps == round(plain.steps / STEP_COST_FEATURES) and style.steps < plain.steps
+    assert live_budget({"hole_l1": 6, "adversarial": 0.1}, cpu).steps == plain.steps  # claim 1: equal steps
+    assert live_budget({"hole_l1": 6, "style": 120}, "gpu").steps == get_preset("gpu").steps
+    assert live_budget({"style": 1.0}, cpu.with_overrides(steps=4, live_fraction=1.0)).steps == 1  # at least 1
+    with pytest.raises(InputError, match="every loss weight is zero"):
+        live_budget({"hole_l1": 0.0}, cpu)
+    with pytest.raises(InputError, match="unknown loss term"):
+        live_budget({"L1": 1.0}, cpu)
+
+    images, masks = _lab_set()
+    board = LossLabBoard(images, masks, n_show=1, perceptual="proxy")
+    controls = LossLabControls(board, (images, masks), 3, preset=cpu)
+    assert controls.budget().steps == plain.steps
+    assert controls.set(style=120.0).budget().steps == style.steps
+    assert LossLabControls(board, (images, masks), 3, preset=cpu, steps=3).budget().steps == 3
+    for bad in (0, -2, 2.5, True, "10"):
+        with pytest.raises(InputError, match="steps must be a positive int or None"):
+            LossLabControls(board, (images, masks), 3, preset=cpu, steps=bad)

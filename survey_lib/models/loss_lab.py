@@ -13,7 +13,8 @@ The discriminator judges the *composite* ``M ⊙ G(x) + (1-M) ⊙ x`` (as DeepFi
 only the hole can give a fake away. ``wgan_gp`` adds the gradient penalty (λ =
 ``gp_weight``, 10); ``r1_weight`` > 0 adds LaMa's R1 penalty (γ/2) on real images.
 
-:data:`LAB_RUNS` are the chapter's fixed experiments (L1 only; L1 + perceptual + style;
+:func:`live_budget` is a lab run's live budget in the chapter (compute, not steps: a VGG16 run
+gets fewer, dearer steps). :data:`LAB_RUNS` are the chapter's fixed experiments (L1 only; L1 + perceptual + style;
 L1 + adversarial); the notebook and ``python -m survey_lib train loss_lab`` build them
 with ``LossLab(**LAB_RUNS[name])``.
 """
@@ -34,7 +35,7 @@ from survey_lib.losses.feature_nets import FeatureNet
 from survey_lib.models.base import Method
 from survey_lib.models.unet import InpaintUNet
 
-__all__ = ["LossLab", "DEFAULT_WEIGHTS", "LAB_RUNS"]
+__all__ = ["LossLab", "DEFAULT_WEIGHTS", "LAB_RUNS", "STEP_COST_DISCRIMINATOR", "STEP_COST_FEATURES", "live_budget"]
 
 #: PConv's pixel terms: the plain reconstruction baseline of the lab
 DEFAULT_WEIGHTS: dict[str, float] = {"valid_l1": 1.0, "hole_l1": 6.0}
@@ -151,3 +152,38 @@ class LossLab(Method):
         if self.r1_weight > 0:
             losses["r1"] = self.r1_weight * r1_penalty(real_logits, real)
         return losses
+
+
+#: what one optimisation step of a lab run costs relative to an "L1 only" step (CPU-seconds
+#: at the ``cpu`` preset: width 32, batch 32, 64 px, one thread; measured for issue 10 on the
+#: 2-core reference machine, 0.6 s per L1-only step): the VGG16 loss network's forward and
+#: backward through pool3 for the perceptual / style / MRF terms makes a step ~8.5x dearer;
+#: a discriminator step (SN-PatchGAN) about doubles it.
+STEP_COST_FEATURES = 8.5
+STEP_COST_DISCRIMINATOR = 2.1
+
+
+def live_budget(weights: Mapping[str, float] | None = None, preset: Preset | str | None = None) -> Preset:
+    """The preset one loss-lab run trains with *live* in chapter 04.
+
+    :func:`survey_lib.models.registry.live_preset` of ``loss_lab``: at a preset that
+    compares the shipped checkpoints (``smoke``, ``cpu``) a short run (``cpu``: a quarter of
+    the shipped model's budget); at ``gpu`` or with ``SURVEY_FROM_SCRATCH=1`` the full
+    budget, unchanged. A budget is compute, not steps: when the loss needs the VGG16
+    feature network (perceptual, style, MRF), a step costs :data:`STEP_COST_FEATURES`
+    times an L1-only one, so at a short-run preset such a run gets the L1-only run's steps
+    divided by it (at least 1) — the same minutes, far fewer updates. The adversarial
+    term's discriminator step is *not* discounted: claim 1 compares a run with it and one
+    without at equal steps (the papers' protocol), and the discriminator is part of what
+    is compared.
+    """
+    from survey_lib.models.registry import live_preset
+
+    weights = dict(DEFAULT_WEIGHTS if weights is None else weights)
+    loss = CompositeLoss(weights)  # validates the names; builds no feature network
+    if not loss.active:
+        raise InputError(f"every loss weight is zero in {weights}: nothing to train")
+    p = live_preset("loss_lab", preset)
+    if not p.shipped or not loss.needs_features:
+        return p
+    return p.with_overrides(steps=max(1, round(p.steps / STEP_COST_FEATURES)))

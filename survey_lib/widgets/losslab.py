@@ -10,12 +10,18 @@
   score: LPIPS (AlexNet, installed with the environment) on images of at least 32 px;
   only below that size, or where the weights were not installed, a clearly labelled
   proxy — the perceptual distance on a *separate* random-feature network (see
-  :attr:`LossLabBoard.perceptual_name`).
+  :attr:`LossLabBoard.perceptual_name`). Each run also keeps its per-image
+  :class:`~survey_lib.metrics.EvalTable` (:meth:`LossLabBoard.table`, with a per-image
+  ``sharpness`` column = hole gradient energy) so a claim of :mod:`survey_lib.claims` is
+  decided on the board's own numbers; a method is run once per image for all of them.
 * :class:`LossLabControls` — one slider per loss weight, a dropdown for the adversarial
   objective, a train button: it trains a :class:`~survey_lib.models.loss_lab.LossLab`
   through :func:`survey_lib.train.train` (live plot, progress bar) and adds the run to
   the board. Its feature terms use PConv's VGG16 pool1–pool3 by default
-  (``feature_net="random"`` / ``"trained"`` are the labelled alternatives). Scriptable:
+  (``feature_net="random"`` / ``"trained"`` are the labelled alternatives). Its budget is
+  the chapter's live one (:func:`survey_lib.models.loss_lab.live_budget`: a short run at
+  the ``smoke``/``cpu`` presets, and the same *compute*, so fewer steps, when the loss
+  needs the VGG16 network), unless ``steps`` is set. Scriptable:
   ``controls.set(hole_l1=6, style=120)`` then ``controls.run()``.
 
 Everything works without a browser; ``.widget`` builds the ipywidgets on request.
@@ -75,6 +81,22 @@ class LabRun:
     seconds: float | None = None
     steps: int | None = None
     history: dict[str, list[float]] = field(default_factory=dict)
+    table: Any = None  # per-image EvalTable on the board's images, with a ``sharpness`` column
+
+
+class _Replay:
+    """Hands :func:`~survey_lib.metrics.evaluate` predictions already made, batch after batch,
+    so a method (a slow classical one, say) runs once per image for every board metric."""
+
+    def __init__(self, name: str, predictions: torch.Tensor) -> None:
+        self.name, self.predictions, self.position = name, predictions, 0
+
+    def __call__(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        out = self.predictions[self.position:self.position + len(image)]
+        if len(out) != len(image):
+            raise InputError(f"replay of {self.name!r} ran out of predictions at image {self.position}")
+        self.position += len(image)
+        return out
 
 
 class LossLabBoard:
@@ -99,7 +121,9 @@ class LossLabBoard:
         self.proxy_seed = proxy_seed
         self.n_show = max(1, min(int(n_show), len(self.images)))
         self.runs: dict[str, LabRun] = {}
-        self.truth_energy = float(torch.nanmean(hole_gradient_energy(self.images, self.masks)))
+        #: per-image hole gradient energy of the truth (the reference of claim 1's sharpness)
+        self.truth_sharpness = hole_gradient_energy(self.images, self.masks).double().numpy()
+        self.truth_energy = float(np.nanmean(self.truth_sharpness))
 
     # -- measuring -----------------------------------------------------------------------
     @property
@@ -126,21 +150,28 @@ class LossLabBoard:
 
     def measure(self, method: Any) -> tuple[dict[str, float], torch.Tensor]:
         """All board metrics of ``method`` on the evaluation set, and the sample composites."""
-        from survey_lib.inpaint import composite, predict
+        metrics, samples, _ = self._measure(method)
+        return metrics, samples
+
+    def _measure(self, method: Any) -> tuple[dict[str, float], torch.Tensor, Any]:
+        """Board metrics, sample composites and the per-image table; ``method`` runs once per image."""
+        from survey_lib.claims import with_per_image
+        from survey_lib.inpaint import composite, method_name, predict
         from survey_lib.metrics import evaluate
 
-        table = evaluate(method, self.images, self.masks)
+        preds = torch.cat([predict(method, self.images[s:s + 32], self.masks[s:s + 32])
+                           for s in range(0, len(self.images), 32)])
+        comp = composite(self.images, self.masks, preds)
+        lpips = self.perceptual_kind == "lpips"
+        table = evaluate(_Replay(method_name(method), preds), self.images, self.masks, lpips=lpips)
+        energy = hole_gradient_energy(comp, self.masks)
+        table = with_per_image(table, "sharpness", energy)
         metrics = {k: table.overall[k] for k in ("psnr", "ssim", "hole_psnr", "hole_mae")}
-        comps = []
-        for start in range(0, len(self.images), 32):
-            img, m = self.images[start:start + 32], self.masks[start:start + 32]
-            comps.append(composite(img, m, predict(method, img, m)))
-        comp = torch.cat(comps)
-        energy = float(torch.nanmean(hole_gradient_energy(comp, self.masks)))
-        metrics["hole_grad_energy"] = energy
-        metrics["sharpness"] = energy / self.truth_energy if self.truth_energy > 0 else math.nan
-        metrics["perceptual"] = float(self.perceptual_distance(comp, self.images).mean())
-        return metrics, comp[: self.n_show].detach().cpu()
+        metrics["hole_grad_energy"] = float(torch.nanmean(energy))
+        metrics["sharpness"] = metrics["hole_grad_energy"] / self.truth_energy if self.truth_energy > 0 else math.nan
+        perceptual = table.per_image["lpips"] if lpips else self.perceptual_distance(comp, self.images).numpy()
+        metrics["perceptual"] = float(np.mean(perceptual))
+        return metrics, comp[: self.n_show].detach().cpu(), table
 
     def add(self, name: str, method: Any, settings: Mapping[str, Any] | None = None,
             result: Any | None = None, kind: str | None = None) -> LabRun:
@@ -153,10 +184,10 @@ class LossLabBoard:
             settings = getattr(method, "settings", {}) or {}
         if kind is None:
             kind = "learned" if isinstance(method, torch.nn.Module) else "classical"
-        metrics, samples = self.measure(method)
+        metrics, samples, table = self._measure(method)
         run = LabRun(name, dict(settings), metrics, samples, kind,
                      seconds=getattr(result, "seconds", None), steps=getattr(result, "steps", None),
-                     history=dict(getattr(result, "history", {}) or {}))
+                     history=dict(getattr(result, "history", {}) or {}), table=table)
         self.runs[name] = run
         return run
 
@@ -165,6 +196,14 @@ class LossLabBoard:
         if run not in self.runs:
             raise KeyError(f"no run {run!r}; the board has {list(self.runs)}")
         return self.runs[run].metrics[metric]
+
+    def table(self, run: str) -> Any:
+        """The per-image :class:`~survey_lib.metrics.EvalTable` of ``run`` on the board's images
+        (PSNR, SSIM, MAE, hole PSNR/MAE, LPIPS when the board uses it, and ``sharpness`` = hole
+        gradient energy): what :mod:`survey_lib.claims` decides on."""
+        if run not in self.runs:
+            raise KeyError(f"no run {run!r}; the board has {list(self.runs)}")
+        return self.runs[run].table
 
     # -- showing -------------------------------------------------------------------------
     @staticmethod
@@ -277,8 +316,9 @@ class LossLabControls:
     """Sliders for the loss weights, a dropdown for the adversarial kind, and a train button.
 
     ``train_data``: a dataset of (image, mask) for :func:`survey_lib.train.train`;
-    ``channels``: its image channels; ``steps``/``batch_size`` default to the preset's;
-    ``feature_net``: the loss network of the feature terms — ``"vgg16"`` (PConv's, default),
+    ``channels``: its image channels; ``steps`` defaults to the chapter's live budget of
+    the current weights (:func:`~survey_lib.models.loss_lab.live_budget`, so a VGG16 run
+    gets fewer, dearer steps), ``batch_size`` to the preset's; ``feature_net``: the loss network of the feature terms — ``"vgg16"`` (PConv's, default),
     or the labelled alternatives ``"random"`` / ``"trained"``.
     """
 
@@ -294,7 +334,9 @@ class LossLabControls:
             raise InputError(f"feature_net must be one of {', '.join(FEATURE_KINDS)}, got {feature_net!r}")
         self.board, self.train_data, self.channels = board, train_data, channels
         self.preset = preset if isinstance(preset, Preset) else get_preset(preset)
-        self.steps = self.preset.steps if steps is None else int(steps)
+        if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
+            raise InputError(f"steps must be a positive int or None (the live budget), got {steps!r}")
+        self.steps = steps
         self.batch_size = batch_size
         self.feature_net, self.seed = feature_net, seed
         self.weights: dict[str, float] = {k: 0.0 for k in SLIDER_RANGES}
@@ -329,18 +371,28 @@ class LossLabControls:
         adv = f" [{self.adversarial}]" if self.weights["adversarial"] + self.weights["feature_matching"] > 0 else ""
         return ", ".join(active) + adv
 
-    def run(self, name: str | None = None, live: bool = True) -> LabRun:
-        """Train a LossLab with the current settings and add it to the board."""
-        from survey_lib.models.loss_lab import LossLab
-        from survey_lib.train import train
+    def budget(self) -> Preset:
+        """The preset the next run trains with: the live budget of the current weights, with
+        ``steps`` when it was set."""
+        from survey_lib.models.loss_lab import live_budget
 
         weights = {k: v for k, v in self.weights.items() if v > 0}
         if not weights:
             raise InputError("every weight is zero: set at least one loss term")
-        size = int(self.board.images.shape[-1])
-        model = LossLab(self.channels, self.preset.width, weights=weights, adversarial=self.adversarial,
+        budget = live_budget(weights, self.preset)
+        return budget if self.steps is None else budget.with_overrides(steps=self.steps)
+
+    def run(self, name: str | None = None, live: bool = True) -> LabRun:
+        """Train a LossLab with the current settings (budget: :meth:`budget`) and add it to the board."""
+        from survey_lib.models.loss_lab import LossLab
+        from survey_lib.train import train
+
+        budget = self.budget()
+        weights = {k: v for k, v in self.weights.items() if v > 0}
+        size = int(self.train_data[0][0].shape[-1])  # the training images' side: the discriminator's input
+        model = LossLab(self.channels, budget.width, weights=weights, adversarial=self.adversarial,
                         feature_net=self.feature_net, image_size=size)
-        result = train(model, self.train_data, preset=self.preset, steps=self.steps,
+        result = train(model, self.train_data, preset=budget, steps=budget.steps,
                        batch_size=self.batch_size, live=live, seed=self.seed)
         self.last_result = result
         return self.board.add(name or self.run_name(), result.method, model.settings, result)
@@ -366,7 +418,8 @@ class LossLabControls:
         }
         self._dropdown = w.Dropdown(options=list(ADVERSARIAL), value=self.adversarial,
                                     description="adversarial", style={"description_width": "110px"})
-        steps = w.IntText(value=self.steps, description="steps", style={"description_width": "110px"})
+        steps = w.IntText(value=self.steps or 0, description="steps (0 = auto)",
+                          style={"description_width": "110px"})
         button = w.Button(description="train", button_style="primary", icon="play")
         out_train, out_board = w.Output(), w.Output()
 
@@ -376,7 +429,8 @@ class LossLabControls:
         for k, s in self._sliders.items():
             s.observe(lambda ch, k=k: on_slider(ch, k), names="value")
         self._dropdown.observe(lambda ch: setattr(self, "adversarial", ch["new"]), names="value")
-        steps.observe(lambda ch: setattr(self, "steps", max(0, int(ch["new"]))), names="value")
+        steps.observe(lambda ch: setattr(self, "steps", int(ch["new"]) if int(ch["new"]) > 0 else None),
+                      names="value")
 
         def on_click(_: Any) -> None:
             button.disabled = True
