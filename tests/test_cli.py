@@ -304,3 +304,20 @@ def test_file_names_that_are_not_utf8_are_printed_escaped(tmp_path, files):
 
     assert printable("caf\udce9 \u2191", io.StringIO()) == "caf\\xe9 \u2191"
     assert printable("\ud800", io.StringIO()) == "\\ud800"  # a lone surrogate that is no escaped byte
+
+
+def test_claims_without_any_checkpoint_prints_every_row_inconclusive(tmp_path, capsys, monkeypatch):
+    # nothing shipped yet: every claim says which checkpoint to make, none crashes the table
+    monkeypatch.setenv("SURVEY_CHECKPOINTS_DIR", str(tmp_path))
+    assert main(["claims", "--preset", "smoke", "--payoff"]) == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert lines[0].startswith("claims on the shipped checkpoints") and "preset smoke" in lines[0]
+    rows = [line for line in lines[3:16]]
+    assert [r.split()[0] for r in rows] == ["1", "1", *map(str, range(2, 13))]
+    assert all(r.rstrip().endswith("INCONCLUSIVE") for r in rows)
+    assert "checkpoint 'deepfill_v1' is missing" in out  # the payoff table names what to make
+    from survey_lib.course_claims import measure_claim_4
+
+    v = measure_claim_4("smoke", tmp_path)
+    assert "python -m survey_lib pretrain --methods coarse_to_fine --preset smoke" in v.reason

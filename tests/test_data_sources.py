@@ -295,3 +295,59 @@ def test_bad_input_is_a_clear_error() -> None:
     with pytest.raises(InputError, match="source must be an ImageSource"):
         InpaintingDataset("shapes")
     assert {*BUILT_IN, "folder"} <= set(SOURCES)  # other sources (emoji, ...) may join
+
+
+# --- source_groups: the source image behind each evaluated image (claims' cluster bootstrap) ---
+
+def _spec(source: str, per_mask: int, masks: list[str], **kw: object) -> dict[str, object]:
+    return {"source": source, "split": "test", "size": 32, "source_kw": kw, "per_mask": per_mask,
+            "masks": masks, "image_seed": 7, "mask_seed": 10}
+
+
+def test_source_groups_follow_the_photographs_and_the_mask_families() -> None:
+    from survey_lib.data.about import source_groups
+    from survey_lib.pretrain import evaluation_set
+
+    spec = _spec("photos", 12, ["ratio_1_10", "ratio_30_40", "brush"])
+    groups = source_groups(spec)
+    images, _ = evaluation_set(spec)
+    assert groups is not None and groups.shape == (len(images),) == (36,) and groups.dtype == np.int64
+    ds = make_dataset("photos", split="test", size=32, length=12, masks="center", seed=7)
+    photos = [ds.describe(i)["photo"] for i in range(12)]
+    for i in range(12):
+        for j in range(12):  # same id exactly when the crops come from the same photograph
+            assert (groups[i] == groups[j]) == (photos[i] == photos[j])
+    assert (groups[:12] == groups[12:24]).all() and (groups[:12] == groups[24:]).all()  # one image, 3 masks
+    assert len(np.unique(groups)) == len(set(photos)) <= len(PHOTO_SPLITS["test"]) < 12
+    # images that share an id are the same image under another mask (the order evaluation_set uses)
+    assert torch.equal(images[3], images[15])
+    assert np.array_equal(source_groups(spec), groups)  # deterministic
+
+
+def test_source_groups_of_procedural_and_drawn_sources() -> None:
+    from survey_lib.data.about import source_groups
+
+    assert source_groups(_spec("shapes", 5, ["center"])) is None  # independent: nothing to cluster
+    assert source_groups(_spec("textures", 4, ["brush"], photo_probability=0.0)) is None
+    assert source_groups(_spec("shapes", 3, ["center", "boxes"])).tolist() == [0, 1, 2, 0, 1, 2]
+    glyphs = source_groups(_spec("glyphs", 40, ["center"]))
+    ds = make_dataset("glyphs", split="test", size=32, length=40, masks="center", seed=7)
+    keys = [(ds.describe(i)["font"], ds.describe(i)["char"]) for i in range(40)]
+    assert glyphs is not None and len(np.unique(glyphs)) == len(set(keys)) < 40  # repeats share a source
+    textures = source_groups(_spec("textures", 20, ["brush"], photo_probability=1.0))
+    assert textures is not None and len(np.unique(textures)) <= len(TEXTURE_FILES)  # crops of few photos
+
+
+def test_source_groups_input_errors() -> None:
+    from survey_lib.data.about import source_groups
+
+    with pytest.raises(InputError, match="spec must be an evaluation spec"):
+        source_groups(["photos"])  # type: ignore[arg-type]
+    with pytest.raises(InputError, match="lacks a field"):
+        source_groups({"source": "photos", "size": 32})
+    with pytest.raises(InputError, match="unknown data source 'pictures'"):
+        source_groups(_spec("pictures", 2, ["center"]))
+    with pytest.raises(InputError, match=r"spec\['per_mask'\] must be a positive int, got 0"):
+        source_groups(_spec("photos", 0, ["center"]))
+    with pytest.raises(InputError, match=r"spec\['masks'\] must be a non-empty list"):
+        source_groups(_spec("photos", 2, "center"))  # type: ignore[arg-type]
