@@ -56,11 +56,10 @@ bench: $(STAMP)
 checkpoints: $(STAMP)
 	$(BIN)/python -m survey_lib pretrain $(if $(METHODS),--methods $(METHODS)) $(if $(PRESET),--preset $(PRESET))
 
-# Execute every notebook at the current preset into build/book (outputs kept there, not in git).
+# Execute every notebook (or NOTEBOOKS="00_tour 04_losses") at the current preset into build/book,
+# timing each: prints and writes build/book/times.md (notebook, preset, wall s, ok/failed, machine, date).
 book: $(STAMP)
-	mkdir -p build/book
-	$(BIN)/jupyter nbconvert --to notebook --execute --ExecutePreprocessor.timeout=3600 \
-		--output-dir build/book notebooks/*.ipynb
+	$(BIN)/python -m survey_lib.tools.book $(if $(NOTEBOOKS),--notebooks $(NOTEBOOKS)) $(if $(TIMEOUT),--timeout $(TIMEOUT))
 
 # Remove outputs and execution counts from the notebooks before committing.
 strip: $(STAMP)
