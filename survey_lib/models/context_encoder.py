@@ -27,6 +27,9 @@ the paper's motivation for the adversarial term. ``L_rec`` is a masked L2:
 The weighted squared errors are divided by the total weight, so ``L_rec`` is a mean
 squared error per (weighted) pixel whatever the hole size.
 
+How sharp the fills are (claim 1) is measured outside the model, with the course's one
+definition, :func:`survey_lib.metrics.hole_gradient_energy`.
+
 The fully connected bottleneck fixes the input size: the model is built for one
 ``image_size`` and rejects others with a clear message (a real limitation of the paper's
 design, which later fully convolutional models remove).
@@ -44,7 +47,6 @@ from torch import nn
 from survey_lib.config import Preset, get_preset
 from survey_lib.data.checks import InputError
 from survey_lib.losses.adversarial import ADVERSARIAL, d_loss, g_loss, gradient_penalty
-from survey_lib.metrics.sharpness import sobel_hole_sharpness
 from survey_lib.models.base import Method
 
 #: Pathak et al.'s relative weighting of the adversarial term
@@ -53,23 +55,6 @@ PATHAK_ADVERSARIAL_WEIGHT = 0.001
 OVERLAP_WEIGHT = 10.0
 #: gradient-penalty weight for ``gan_loss="wgan_gp"`` (Gulrajani et al.)
 GP_WEIGHT = 10.0
-
-
-def hole_sharpness(images: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
-    """Mean Sobel gradient magnitude over the hole pixels of each image, shape (B,).
-
-    The measure chapters 03.1–03.3 print for claim 1 (Context Encoders: the adversarial
-    term sharpens): an L2 fill is the *average* of the plausible completions, so its
-    edges are smeared and its gradient energy inside the hole falls below that of the
-    real image. Compare a composite's value with the ground truth's (a ratio near 1 = as
-    sharp as reality). Colour images are averaged to grey first; borders are replicated;
-    the Sobel kernel is scaled by 1/8 (a ramp of slope s per pixel gives exactly s).
-
-    A thin alias of :func:`survey_lib.metrics.sharpness.sobel_hole_sharpness`; the
-    course's canonical sharpness, on which claims are decided, is
-    :func:`survey_lib.metrics.hole_gradient_energy` (see :mod:`survey_lib.metrics.sharpness`).
-    """
-    return sobel_hole_sharpness(images, masks)
 
 
 class ChannelwiseFullyConnected(nn.Module):
@@ -137,6 +122,10 @@ def _up(cin: int, cout: int) -> nn.Sequential:
 
 class ContextEncoder(Method):
     """Encoder – channel-wise FC – decoder, trained with (1-λ)·masked L2 + λ·adversarial.
+
+    The bottleneck is the paper's channel-wise fully connected layer (described with its
+    AlexNet-style encoder), not the 4000-d fully connected layer of the authors' released
+    128×128 model; the encoder is a small strided-convolution stack, not AlexNet.
 
     Args:
         channels: image channels (1 or 3).
