@@ -248,3 +248,111 @@ def test_optional_perceptual_and_style_terms():
     assert all(torch.isfinite(v) and v > 0 for v in losses.values())
     sum(losses.values()).backward()
     assert net.encoder[0].layer.weight.grad is not None
+
+
+# --- chapter 02.4's measurements on these models, decided by survey_lib.claims ---------------
+
+
+def _eval_set(per=4, size=32):
+    """Smooth test images under one small and one large hole-ratio bin (paired across methods)."""
+    from survey_lib.data import generate_masks
+
+    g = torch.Generator().manual_seed(3)
+    coarse = torch.rand(per, 3, size // 8, size // 8, generator=g)
+    images = torch.nn.functional.interpolate(coarse, size=(size, size), mode="bilinear", align_corners=False)
+    masks = torch.cat([generate_masks(name, per, size, size, seed=10 + i)
+                       for i, name in enumerate(("ratio_10_20", "ratio_40_50"))])
+    return images.repeat(2, 1, 1, 1), masks
+
+
+class _WithFill:
+    """A U-Net run with its hole holding ``fill`` ("noise": seeded uniform noise), as chapter 02.4."""
+
+    def __init__(self, model, fill):
+        self.model, self.fill, self.name = model, fill, f"{model.name} fill={fill}"
+
+    def __call__(self, image, mask):
+        value = self.fill
+        if value == "noise":
+            value = torch.rand(image.shape, generator=torch.Generator().manual_seed(0))
+        with torch.no_grad():
+            return self.model(image, mask, fill=value)
+
+
+def test_claim_2_fill_part_holds_for_partial_and_fails_for_the_paper_vanilla():
+    """Chapter 02.4 decides claim 2b by re-running the model with other hole fills: the
+    partial U-Net's spread is exactly 0 (HELD); PConv's vanilla baseline, which sees the
+    fill as image content, moves far beyond the engine's tolerance (NOT HELD)."""
+    from survey_lib import claims
+    from survey_lib.metrics import evaluate
+
+    images, masks = _eval_set()
+    torch.manual_seed(0)
+    partial, vanilla = build("pconv", preset="smoke").eval(), build("unet_paper", preset="smoke").eval()
+    fills = (0.0, 0.5, 1.0, "noise")
+    runs = {name: {str(f): evaluate(_WithFill(m, f), images, masks, lpips=False) for f in fills}
+            for name, m in (("pconv", partial), ("unet_paper", vanilla))}
+    base = {name: evaluate(m, images, masks, lpips=False) for name, m in (("pconv", partial), ("unet_paper", vanilla))}
+    held = claims.claim_2_partial_beats_vanilla(base["unet_paper"], base["pconv"], fill_invariance=runs["pconv"],
+                                                n_boot=200)
+    fill_part = held.parts[1]
+    assert fill_part.verdict == claims.HELD and fill_part.effect == 0.0 and fill_part.interval == (0.0, 0.0)
+    leaky = claims.claim_2_partial_beats_vanilla(base["unet_paper"], base["pconv"],
+                                                 fill_invariance=runs["unet_paper"], n_boot=200)
+    assert leaky.parts[1].verdict == claims.NOT_HELD and leaky.verdict == claims.NOT_HELD
+    assert -leaky.parts[1].effect > 0.1  # mean per-image spread in dB
+
+
+def test_claim_10_pairs_each_image_with_itself_upscaled_twice():
+    """Claim 10's higher resolution in chapter 02.4: the same images (bicubic) and masks
+    (nearest) at 2x keep every hole ratio, both LaMa variants run there, and part c is the
+    per-image change of LaMa minus that of its convolution-only twin (lama_conv)."""
+    from survey_lib import claims
+    from survey_lib.data import hole_ratio
+    from survey_lib.metrics import evaluate
+
+    images, masks = _eval_set()
+    big = (2 * images.shape[-2], 2 * images.shape[-1])
+    hi_images = torch.nn.functional.interpolate(images, size=big, mode="bicubic", align_corners=False).clamp(0, 1)
+    hi_masks = torch.nn.functional.interpolate(masks, size=big, mode="nearest")
+    assert torch.equal(hole_ratio(hi_masks), hole_ratio(masks))
+    torch.manual_seed(0)
+    ffc, conv = build("lama", preset="smoke"), build("lama_conv", preset="smoke")
+    assert type(conv) is type(ffc) and conv.n_blocks == ffc.n_blocks and (conv.ratio, ffc.ratio) == (0.0, 0.75)
+    assert conv.build_config["init"]["width"] == ffc.build_config["init"]["width"]
+    assert any(isinstance(m, FourierUnit) for m in ffc.modules())
+    assert not any(isinstance(m, FourierUnit) for m in conv.modules())
+    t = {(name, s): evaluate(m, i, k, lpips=False) for name, m in (("ffc", ffc), ("conv", conv))
+         for s, (i, k) in ((1, (images, masks)), (2, (hi_images, hi_masks)))}
+    v = claims.claim_10_fourier_large_masks(t["conv", 1], t["ffc", 1], conv_only_hires=t["conv", 2],
+                                            ffc_hires=t["ffc", 2], n_boot=200)
+    assert len(v.parts) == 3 and all(p.n == len(images) for p in v.parts)
+    cap = claims.PSNR_CAP
+
+    def psnr(name, s):
+        return torch.tensor(t[name, s].per_image["hole_psnr"]).clamp(max=cap)
+
+    change = (psnr("ffc", 2) - psnr("ffc", 1)) - (psnr("conv", 2) - psnr("conv", 1))
+    assert v.parts[2].effect == pytest.approx(float(change.mean()), abs=1e-9)
+    with pytest.raises(InputError, match="same images"):
+        claims.claim_10_fourier_large_masks(t["conv", 1], t["ffc", 1], conv_only_hires=t["conv", 2],
+                                            ffc_hires=evaluate(ffc, hi_images[:-1], hi_masks[:-1], lpips=False))
+
+
+@pytest.mark.parametrize("conv", CONVS)
+def test_unet_fill_must_be_an_image_value(conv):
+    """``fill`` is what the hole holds (a value in [0, 1], or an image of them): a value
+    outside, NaN, a bool or a string is refused by name instead of silently shifting the
+    vanilla and gated inputs out of the range they were trained on."""
+    net = _unet(conv).eval()
+    image, mask = _batch()
+    for bad, match in ((2.0, r"fill must lie in \[0, 1\] \(an image value\), got 2.0"), (-0.1, r"\[0, 1\]"),
+                       (float("nan"), r"\[0, 1\]"), (True, "got bool"), ("noise", "got str"),
+                       (torch.full_like(image, 1.5), r"values in \[0, 1\]"),
+                       (torch.full_like(image, float("nan")), r"values in \[0, 1\]"),
+                       (torch.rand(1, 3, 5, 5), "shape")):
+        with pytest.raises(InputError, match=match):
+            net(image, mask, fill=bad)
+    with torch.no_grad():  # what the chapter passes is accepted
+        for ok in (None, 0, 0.0, 0.5, 1.0, torch.rand_like(image), torch.tensor(0.25)):
+            assert net(image, mask, fill=ok).shape == image.shape

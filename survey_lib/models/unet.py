@@ -79,6 +79,28 @@ PCONV_VALID_WEIGHT, PCONV_HOLE_WEIGHT, PCONV_TV_WEIGHT = 1.0, 6.0, 0.1
 Fill = float | torch.Tensor | None
 
 
+def _check_fill(fill: object, image: torch.Tensor) -> Fill:
+    """``fill`` as :meth:`InpaintUNet.forward` takes it: None, a number in [0, 1], or a tensor
+    of one element or of ``image``'s shape with values in [0, 1] (what the hole holds is an
+    image value; anything else would move the network's input out of its trained range)."""
+    if fill is None:
+        return None
+    if isinstance(fill, torch.Tensor):
+        if fill.shape != image.shape and fill.numel() != 1:
+            raise InputError(f"fill must be a number or a tensor of shape {tuple(image.shape)}, "
+                             f"got {tuple(fill.shape)}")
+        if not fill.is_floating_point() or not bool(((fill >= 0) & (fill <= 1)).all()):
+            raise InputError("fill must hold floating values in [0, 1] (an image value), got "
+                             f"{fill.dtype} values in [{float(fill.min()):g}, {float(fill.max()):g}]")
+        return fill
+    if isinstance(fill, bool) or not isinstance(fill, (int, float)):
+        raise InputError(f"fill must be None, a number in [0, 1] or an image-shaped tensor, got "
+                         f"{type(fill).__name__}")
+    if not 0.0 <= float(fill) <= 1.0:  # also refuses NaN
+        raise InputError(f"fill must lie in [0, 1] (an image value), got {fill!r}")
+    return float(fill)
+
+
 def unet_widths(width: int, depth: int) -> list[int]:
     """Channel widths of the encoder levels: ``width·2^i`` capped at ``8·width``."""
     return [min(width * 2**i, width * 8) for i in range(depth)]
@@ -291,10 +313,7 @@ class InpaintUNet(Method):
         A partial-convolution U-Net's output does not depend on it; the others' does.
         """
         image, mask = self.check_inputs(image, mask)
-        if isinstance(fill, torch.Tensor) and fill.shape != image.shape and fill.numel() != 1:
-            raise InputError(f"fill must be a number or a tensor of shape {tuple(image.shape)}, "
-                             f"got {tuple(fill.shape)}")
-        return self._predict(image, mask, fill)
+        return self._predict(image, mask, _check_fill(fill, image))
 
     # -- training ------------------------------------------------------------------------
     def generator_losses(self, image: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
