@@ -6,7 +6,7 @@
 * :mod:`~survey_lib.metrics.boundary` — the seam error at the hole boundary;
 * :mod:`~survey_lib.metrics.sharpness` — the one definition of sharpness inside the hole
   (:func:`hole_gradient_energy`, :func:`sharpness_ratio`; the Sobel variant chapters
-  03.1–03.3 print is kept as :func:`sobel_hole_sharpness`);
+  03.1–03.3 printed earlier is kept, not canonical, as :func:`sobel_hole_sharpness`);
 * :mod:`~survey_lib.metrics.evaluate` — :func:`evaluate` a method per hole-ratio bin,
   :func:`compare_tables` of several methods.
 """

@@ -15,10 +15,9 @@ included. :func:`sharpness_ratio` divides by the ground truth's value, so 1 mean
 detailed as the real hole", < 1 blurrier, > 1 noisier than reality.
 
 :func:`sobel_hole_sharpness` is the mean Sobel gradient *magnitude* over hole pixels that
-chapters 03.1–03.3 printed before this module existed; it stays, under its old name
-``survey_lib.models.context_encoder.hole_sharpness``, so their numbers and code listings
-stay valid, but it is not canonical (its 3×3 stencil reads pixels outside the hole, so the
-seam counts). ``survey_lib.widgets.losslab.hole_gradient_energy`` is the canonical
+chapters 03.1–03.3 printed before this module existed (the chapters now use the canonical
+measure); it stays as a named alternative for comparison, not canonical (its 3×3 stencil
+reads pixels outside the hole, so the seam counts). ``survey_lib.widgets.losslab.hole_gradient_energy`` is the canonical
 function itself.
 """
 
