@@ -389,6 +389,36 @@ def test_claim_12_both_halves():
             learned, {"telea": telea, "short": _table("short", r[:10], hole_psnr=base[:10])})
 
 
+def test_payoff_large_holes_strongest_opponent_and_fallback():
+    r = np.concatenate([np.full(20, 0.05), np.full(20, 0.45)])
+    rng = np.random.default_rng(3)
+    base = 24 + rng.normal(0, 1, 40)
+    large = r >= 0.3
+    telea = _table("telea", r, hole_psnr=base, lpips=np.full(40, 0.10))
+    weak = _table("mean", r, hole_psnr=base - 6, lpips=np.full(40, 0.30))
+    # learned: worse than telea on thin holes, better on large ones -> the payoff looks at large ones only
+    learned = _table("unet", r, hole_psnr=base + np.where(large, 1.5, -3.0) + rng.normal(0, 0.2, 40),
+                     lpips=np.where(large, 0.12, 0.05) + rng.normal(0, 0.005, 40))
+    v = claims.payoff(learned, {"telea": telea, "mean": weak}, learned_name="unet", n_boot=500)
+    assert v.verdict == HELD and v.n == 20 and "telea" in v.measure and "holes ≥ 30%" in v.measure
+    assert v.statement == claims.PAYOFF_STATEMENT and v.effect > 1.0
+    # LPIPS: lower is better, so the effect is oriented as a reduction; learned is worse there
+    v = claims.payoff(learned, {"telea": telea, "mean": weak}, metric="lpips", n_boot=500)
+    assert v.verdict == NOT_HELD and v.effect == pytest.approx(-0.02, abs=0.005)
+    # the opponent is chosen per metric on the kept images: a method best in LPIPS is picked for LPIPS
+    sharp = _table("sharp", r, hole_psnr=base - 8, lpips=np.full(40, 0.01))
+    v = claims.payoff(learned, {"telea": telea, "sharp": sharp}, metric="lpips", n_boot=500)
+    assert "sharp" in v.measure
+    # no large holes (centre masks): all images, said in the measure
+    small = np.full(40, 0.25)
+    v = claims.payoff(_table("ce", small, hole_psnr=base + 1), _table("telea", small, hole_psnr=base), n_boot=500)
+    assert v.n == 40 and "all holes" in v.measure and v.verdict == HELD
+    with pytest.raises(InputError, match="learned_name"):
+        claims.payoff(learned, telea, learned_name="")
+    with pytest.raises(InputError, match="large"):
+        claims.payoff(learned, telea, large=1.5)
+
+
 def test_verdict_outputs_and_registry():
     a, b = _pair(1.0, 0.5)
     v = claims.claim_4_attention_helps(a, b, n_boot=500, data="textures <4>")
