@@ -110,6 +110,8 @@ NONINFERIORITY_MARGINS = {"psnr": 0.5, "lpips": 0.02, "ssim": 0.01, "mae": 0.005
 #: still counts as "does not care" — float rounding, not a modelling effect
 FILL_TOLERANCES = {"psnr": 0.01}
 FILL_TOLERANCE_DEFAULT = 1e-4
+#: below this many distinct source images a verdict's reason warns that its cluster interval is rough
+FEW_SOURCES = 5
 
 #: what a claim accepts as one method's runs: a table, one table per seed, or per-image values ((n,) or (seeds, n))
 Runs = EvalTable | Sequence[EvalTable] | np.ndarray | torch.Tensor | Sequence[float]
@@ -638,6 +640,9 @@ def _verdict(claim: int, measure: str, iv: Interval, margin: float, reason: str,
     verdict = decide(iv.lo, iv.hi, margin)
     if dropped:
         reason += f" ({dropped} images without a value left out)"
+    if iv.n_groups is not None and iv.n_groups < FEW_SOURCES:
+        reason += (f"; caution: only {iv.n_groups} distinct source images — a bootstrap over so few clusters "
+                   f"is rough, read the interval as indicative")
     return Verdict(claim, _STATEMENTS[claim], measure, iv.effect, (iv.lo, iv.hi), iv.n, verdict, reason,
                    iv.n_groups, iv.n_seeds, margin, data=common.data, details=dict(details))
 

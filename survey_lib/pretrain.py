@@ -518,8 +518,9 @@ def compared_model(name: str, preset: Preset | str | None = None, live: nn.Modul
         raise CheckpointMissing(f"{err}; or run the chapter with SURVEY_FROM_SCRATCH=1 to train every model "
                                 f"in it instead") from None
     entry = read_manifest(base)["checkpoints"][name]
-    minutes = entry.get("wall_seconds", 0.0) / 60.0
-    return model, f"{name} (shipped: {entry['steps']} steps, {minutes:.0f} min on {entry['machine']['cpu']})"
+    seconds = float(entry.get("wall_seconds", 0.0))
+    took = f"{seconds / 60.0:.1f} min" if seconds >= 60.0 else f"{seconds:.0f} s"
+    return model, f"{name} (shipped: {entry['steps']} steps, {took} of training on {entry['machine']['cpu']})"
 
 
 def check_shipped(name: str, root: str | Path | None = None, seed: int = 0) -> tuple[dict[str, Any], Any]:

@@ -389,6 +389,15 @@ def test_claim_12_both_halves():
             learned, {"telea": telea, "short": _table("short", r[:10], hole_psnr=base[:10])})
 
 
+def test_few_sources_are_flagged_in_the_reason():
+    a, b = _pair(1.0, 0.5)
+    n = len(a.ratios)
+    few, many = np.arange(n) % 3, np.arange(n) % 10
+    v = claims.claim_4_attention_helps(a, b, groups=few, n_boot=300)
+    assert v.n_sources == 3 and "only 3 distinct source images" in v.reason
+    assert "caution" not in claims.claim_4_attention_helps(a, b, groups=many, n_boot=300).reason
+
+
 def test_payoff_large_holes_strongest_opponent_and_fallback():
     r = np.concatenate([np.full(20, 0.05), np.full(20, 0.45)])
     rng = np.random.default_rng(3)
