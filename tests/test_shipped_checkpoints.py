@@ -34,6 +34,14 @@ def test_manifest_is_valid_and_within_the_size_limits() -> None:
         assert path.stat().st_size == entry["bytes"] <= MAX_FILE_BYTES, name
 
 
+def test_every_pretrainable_method_is_shipped() -> None:
+    """Every learned method of every chapter (and every claim's control) has its checkpoint:
+    the chapters load them at the smoke and cpu presets."""
+    from survey_lib.pretrain import PRETRAIN
+
+    assert sorted(PRETRAIN) == SHIPPED, f"not shipped: {sorted(set(PRETRAIN) - set(SHIPPED))}; make checkpoints"
+
+
 def _reproduces(name: str) -> None:
     entry = read_manifest(CHECKPOINTS_DIR)["checkpoints"][name]
     assert sha256_file(CHECKPOINTS_DIR / entry["file"]) == entry["sha256"]
