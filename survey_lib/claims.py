@@ -556,6 +556,8 @@ class Verdict:
         return self.verdict == HELD
 
     def effect_text(self) -> str:
+        if math.isnan(self.effect):  # a claim that could not be measured (a chapter not built yet)
+            return "—"
         unit = _unit(self.measure) if self.unit is None else self.unit
         return f"{self.effect:+.3g}{unit} [{self.lo:+.3g}, {self.hi:+.3g}]"
 

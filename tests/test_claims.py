@@ -389,6 +389,13 @@ def test_claim_12_both_halves():
             learned, {"telea": telea, "short": _table("short", r[:10], hole_psnr=base[:10])})
 
 
+def test_an_unmeasured_claim_prints_a_dash_not_nan():
+    v = claims.Verdict(5, "edges", "not measured", float("nan"), (float("nan"), float("nan")), 0, INCONCLUSIVE,
+                       "chapter planned")
+    row = claims.ClaimsTable([v]).to_markdown().splitlines()[-1]
+    assert "nan" not in row and "| — |" in row
+
+
 def test_few_sources_are_flagged_in_the_reason():
     a, b = _pair(1.0, 0.5)
     n = len(a.ratios)
