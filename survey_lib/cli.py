@@ -342,7 +342,7 @@ def cmd_claims(args: argparse.Namespace) -> int:
 
 # --- parser --------------------------------------------------------------------------------------
 
-def _positive_int(text: str) -> int:
+def positive_int(text: str) -> int:
     """argparse type: an int >= 1 (so ``--n 0`` is refused, not read as "the default")."""
     try:
         value = int(text)
@@ -392,7 +392,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_eval.add_argument("--split", choices=("test", "train", "all"), default="test",
                         help="which images: the held-out test split (default); 'all' (folder only) "
                              "uses every image of --root")
-    p_eval.add_argument("--n", type=_positive_int, default=None, help="number of test images (default: the preset's)")
+    p_eval.add_argument("--n", type=positive_int, default=None, help="number of test images (default: the preset's)")
     p_eval.set_defaults(func=cmd_eval)
 
     p_inp = sub.add_parser("inpaint", help="fill the hole of one image")
@@ -409,7 +409,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_pre.add_argument("--methods", nargs="+", default=None, help="registry names (default: every learned method)")
     p_pre.add_argument("--preset", default=None, help="smoke, cpu or gpu (default: $SURVEY_PRESET)")
     p_pre.add_argument("--fresh", action="store_true", help="discard an earlier run instead of resuming it")
-    p_pre.add_argument("--steps", type=_positive_int, default=None, help="one method only: override its step count")
+    p_pre.add_argument("--steps", type=positive_int, default=None, help="one method only: override its step count")
     p_pre.add_argument("--max-minutes", type=float, default=None,
                        help="end this sitting after about this long (at a checkpoint); run again to continue")
     p_pre.add_argument("--quiet", action="store_true", help="no progress bar")

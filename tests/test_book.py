@@ -67,8 +67,8 @@ def test_book_cell_timeout_fails_that_notebook_only(tiny, tmp_path):
 
 def test_book_refuses_bad_arguments(tiny, tmp_path, capsys):
     for argv, message in ((["--notebooks", "nope"], "no notebook 'nope'"),
-                          (["--timeout", "0"], "expected at least 1 second"),
-                          (["--timeout", "soon"], "expected a whole number of seconds")):
+                          (["--timeout", "0"], "expected a positive integer, got 0"),
+                          (["--timeout", "soon"], "expected a positive integer")):
         with pytest.raises(SystemExit) as exc:
             book.main(["--dir", str(tiny), "--out", str(tmp_path), *argv])
         assert exc.value.code == 2 and message in capsys.readouterr().err

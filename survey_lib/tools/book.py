@@ -29,6 +29,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from survey_lib.cli import positive_int  # the CLI's argparse type: an int >= 1
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
 OUT_DIR = REPO_ROOT / "build" / "book"
@@ -158,22 +160,12 @@ def _preset() -> tuple[str, str]:
                              else " (chapters train every model)")
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number of seconds, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected at least 1 second, got {value}")
-    return value
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line: run the notebooks, print and write the table; 0 if all ran, 1 if not."""
     parser = argparse.ArgumentParser(prog="python -m survey_lib.tools.book", description=__doc__.split("\n")[0])
     parser.add_argument("--notebooks", nargs="+", metavar="NAME",
                         help="notebooks to run (e.g. 00_tour 04_losses); default: all")
-    parser.add_argument("--timeout", type=_positive_int, default=DEFAULT_TIMEOUT,
+    parser.add_argument("--timeout", type=positive_int, default=DEFAULT_TIMEOUT,
                         help=f"seconds one cell may run (default {DEFAULT_TIMEOUT})")
     parser.add_argument("--dir", default=str(NOTEBOOKS_DIR), help="folder of the notebooks (default notebooks/)")
     parser.add_argument("--out", default=str(OUT_DIR), help="folder for executed copies and times.md "
