@@ -722,6 +722,14 @@ def _ratio_subset(runs: _Runs, ratios: object, name: str) -> np.ndarray:
     return runs.ratios
 
 
+def _holes_at_least(ratios: np.ndarray, minimum: float, advice: str) -> np.ndarray:
+    """The images whose hole ratio is ≥ ``minimum`` (a claim about large holes needs two at least)."""
+    keep = ratios >= minimum
+    if keep.sum() < 2:
+        raise InputError(f"only {int(keep.sum())} images have a hole ratio ≥ {minimum:.0%}{advice}")
+    return keep
+
+
 def _check_fraction(x: object, name: str) -> float:
     if isinstance(x, bool) or not isinstance(x, (int, float)) or not 0.0 <= float(x) <= 1.0:
         raise InputError(f"{name} must be a hole ratio in [0, 1] (0.4 = 40 %), got {x!r}")
@@ -892,12 +900,8 @@ def claim_7_part_to_full_large_holes(one_shot: Runs, staged: Runs, *, min_ratio:
     """
     common = _common(groups, n_boot, seed, data)
     min_ratio = _check_fraction(min_ratio, "min_ratio")
-    base = _runs(one_shot, metric, "one_shot")
-    r = _ratio_subset(base, ratios, "one_shot")
-    keep = r >= min_ratio
-    if keep.sum() < 2:
-        raise InputError(f"only {int(keep.sum())} images have a hole ratio ≥ {min_ratio:.0%}: evaluate on large "
-                         f"masks (e.g. ratio_40_50, ratio_50_60)")
+    r = _ratio_subset(_runs(one_shot, metric, "one_shot"), ratios, "one_shot")
+    keep = _holes_at_least(r, min_ratio, ": evaluate on large masks (e.g. ratio_40_50, ratio_50_60)")
     return _superiority(7, one_shot, staged, ("one-shot", "boundary-inward"), metric, _margin(margin), common,
                         keep, what=f", holes ≥ {min_ratio:.0%}")
 
@@ -1084,12 +1088,8 @@ def claim_12_learned_beats_classical_on_large_holes(
     """
     common = _common(groups, n_boot, seed, data)
     large, thin = _check_fraction(large, "large"), _check_fraction(thin, "thin")
-    base = _runs(learned, metric, "learned")
-    ratios = _ratio_subset(base, None, "learned")
-    keep_large = ratios >= large
-    if keep_large.sum() < 2:
-        raise InputError(f"only {int(keep_large.sum())} images have a hole ratio ≥ {large:.0%}; claim 12 needs "
-                         f"large holes (e.g. ratio_30_40 … ratio_50_60 masks)")
+    ratios = _ratio_subset(_runs(learned, metric, "learned"), None, "learned")
+    keep_large = _holes_at_least(ratios, large, "; claim 12 needs large holes (e.g. ratio_30_40 … ratio_50_60 masks)")
     opponent, label = _best(classical, metric, keep_large, "classical")
     part_a = _superiority(12, opponent, learned, (label, "learned"), metric, _margin(margin), common,
                           keep_large, what=f", holes ≥ {large:.0%}")
